@@ -1,0 +1,76 @@
+"""cyberian: self-hosted verified inference.
+
+Public API only; heavy modules (ONNX Runtime, the HTTP client) load on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import (
+    ApiError,
+    AuthError,
+    CyberianError,
+    JobFailedError,
+    NetworkError,
+    QuotaError,
+    RateLimitError,
+    ServiceBusyError,
+    TrialExpiredError,
+    VerificationFailedError,
+)
+
+__version__ = "0.5.0"
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "AsyncCyberian",
+    "AuthError",
+    "Client",
+    "Cyberian",
+    "CyberianError",
+    "JobFailedError",
+    "JobResult",
+    "NetworkError",
+    "Prover",
+    "QuotaError",
+    "RateLimitError",
+    "ServiceBusyError",
+    "Spec",
+    "TrialExpiredError",
+    "VerificationFailedError",
+    "__version__",
+    "load_spec",
+]
+
+_LAZY = {
+    "AsyncClient": "cyberian.client",
+    "AsyncCyberian": "cyberian.client",
+    "Client": "cyberian.client",
+    "Cyberian": "cyberian.client",
+    "JobResult": "cyberian.client",
+    "Prover": "cyberian.prover",
+    "Spec": "cyberian.spec",
+    "load_spec": "cyberian.spec",
+}
+
+if TYPE_CHECKING:
+    from .client import AsyncClient, AsyncCyberian, Client, Cyberian, JobResult
+    from .prover import Prover
+    from .spec import Spec, load_spec
+
+
+def __getattr__(name: str) -> Any:
+    """Load heavy public names on first access."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cyberian' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,32 @@
+"""The ``cyberian`` command: models, specs, keys, receipts, the server and benchmarks.
+
+``cyberian-prove`` lives in :mod:`cyberian.cli.prove`. Each command group is
+its own module; heavy imports happen inside the commands, so ``--help`` is
+fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from ._common import CyberianGroup
+
+__all__ = ["main"]
+
+
+@click.group(cls=CyberianGroup)
+@click.version_option(__version__, prog_name="cyberian")
+def main() -> None:
+    """Self-hosted verified inference: build models, pin specs, sign and verify receipts,
+    run the verifier server."""
+
+
+def _register() -> None:
+    from . import keys, models, receipt, spec  # noqa: PLC0415
+
+    for group in (models.group, spec.group, keys.group, receipt.group):
+        main.add_command(group)
+
+
+_register()

@@ -1,0 +1,235 @@
+"""``cyberian-prove SPEC TEXTS``: embed texts under a pinned spec and commit to the result.
+
+Prints the output commitment, the spec hash, the chunk count and a short
+environment summary; optionally writes the embeddings (``--out``), the
+per-chunk commitments (``--commitments``), a golden file, a signed local
+receipt, or asks a verifier to certify the run (``--verify``).
+
+Exit codes: 0 ok, 1 a check failed (``--expect``, ``--golden``, ``--verify``),
+2 usage, spec, input or connection errors. Nothing is left half-written: every
+output file appears whole, or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..commitments import is_commitment
+from ..exceptions import CyberianError, InputError
+from ._common import CyberianCommand, fail
+
+__all__ = ["main"]
+
+
+@contextmanager
+def _staged(path: Path | None) -> Iterator[Path | None]:
+    """A temporary sibling of ``path`` that replaces it only if the block succeeds."""
+    if path is None:
+        yield None
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    staged = Path(name)
+    try:
+        yield staged
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _write_json(path: Path, document: Any) -> None:
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def _environment_line(manifest: dict[str, Any]) -> str:
+    libs, cpu, system = manifest["libraries"], manifest["cpu"], manifest["os"]
+    line = (f"onnxruntime {manifest['engine']['version']}, numpy {libs['numpy']}, "
+            f"tokenizers {libs['tokenizers']}; {cpu['model']} ({cpu['class']}); "
+            f"{system['system']} {system['machine']}")
+    if "engine_drift" in manifest:
+        line += f"; ENGINE DRIFT (spec pins {manifest['engine_drift']['pinned']})"
+    return line
+
+
+def _check_options(expect: str | None, golden: Path | None, write_golden: Path | None,
+                   receipt: Path | None, signing_key: Path | None) -> None:
+    if expect is not None and not is_commitment(expect.lower()):
+        raise click.BadParameter("must be a SHA-256 of 64 hex digits", param_hint="--expect")
+    if golden is not None and write_golden is not None:
+        raise click.UsageError("--golden and --write-golden exclude each other")
+    if (receipt is None) != (signing_key is None):
+        raise click.UsageError("--receipt and --signing-key go together")
+
+
+@click.command(cls=CyberianCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("texts_file", metavar="TEXTS", type=click.Path(path_type=Path, allow_dash=True))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the embeddings here (.npy, float32, one row per text).")
+@click.option("--commitments", "commitments_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-chunk commitments and Merkle roots here (JSON).")
+@click.option("--expect", metavar="HEX",
+              help="Exit 1 unless the output commitment equals HEX.")
+@click.option("--golden", type=click.Path(dir_okay=False, path_type=Path),
+              help="Compare per-chunk commitments with this golden file; exit 1 naming changes.")
+@click.option("--write-golden", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a golden file for later --golden checks.")
+@click.option("--receipt", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a signed local receipt here (needs --signing-key; see --verify for a "
+                   "verifier-certified one).")
+@click.option("--signing-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Ed25519 private key (from `cyberian keys generate`) for --receipt.")
+@click.option("--allow-engine-drift", is_flag=True,
+              help="Run even if the installed ONNX Runtime is not the spec's version "
+                   "(recorded in the manifest).")
+@click.option("--threads", type=click.IntRange(1, 256),
+              help="Override runtime.intra_op_threads (speed only; the bytes do not change).")
+@click.option("--weights", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder with the source weights, if the model must be built offline.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: Path | None,
+         expect: str | None, golden: Path | None, write_golden: Path | None,
+         receipt: Path | None, signing_key: Path | None, allow_engine_drift: bool,
+         threads: int | None, weights: Path | None, quiet: bool) -> None:
+    """Embed TEXTS under the pinned SPEC and print the commitments.
+
+    TEXTS is a UTF-8 file with one text per line, a .jsonl file with
+    {"text": ...} per line (for empty texts or texts with newlines), or - for
+    standard input.
+    """
+    from ..golden import compare_golden, golden_document, load_golden  # noqa: PLC0415
+    from ..inputs import read_texts  # noqa: PLC0415
+    from ..models.build import ensure_model_files  # noqa: PLC0415
+    from ..prover import ChunkResult, Prover  # noqa: PLC0415
+    from ..spec import check_engine, load_spec  # noqa: PLC0415
+
+    _check_options(expect, golden, write_golden, receipt, signing_key)
+    spec = load_spec(spec_file)
+    texts = read_texts(texts_file)
+    golden_doc = load_golden(golden) if golden is not None else None
+    key = _load_key(signing_key) if signing_key is not None else None
+    check_engine(spec, allow_drift=allow_engine_drift)
+    built = ensure_model_files(spec, weights_dir=weights)
+    if built is not None and not quiet:
+        click.echo(f"built {built.model_path.name} and {built.tokenizer_path.name} "
+                   "from the pinned weights (first use)", err=True)
+    prover = Prover(spec, allow_engine_drift=allow_engine_drift, threads=threads)
+    chunk_count = -(-len(texts) // spec.chunk_size)
+    kept: list[ChunkResult] = []
+
+    from tqdm import tqdm  # noqa: PLC0415
+
+    with _staged(out) as staged_out, tqdm(
+        total=chunk_count, unit="chunk", file=sys.stderr,
+        disable=True if quiet or chunk_count <= 1 else None,  # None: only on a terminal
+        desc="proving", leave=False,
+    ) as bar:
+        rows_out = _open_rows(staged_out, len(texts), spec.dimensions)
+
+        def on_chunk(chunk: ChunkResult) -> None:
+            if rows_out is not None:
+                rows_out[chunk.start:chunk.start + len(chunk.texts)] = chunk.rows
+            if golden_doc is not None or write_golden is not None:
+                kept.append(chunk)
+            bar.update(1)
+
+        proof = prover.prove(texts, keep_embeddings=False, on_chunk=on_chunk)
+        if rows_out is not None:
+            rows_out.flush()
+            del rows_out
+
+    _print_summary(spec, proof, out)
+    if commitments_file is not None:
+        with _staged(commitments_file) as staged:
+            assert staged is not None
+            _write_json(staged, _commitments_document(spec, proof))
+    if write_golden is not None:
+        with _staged(write_golden) as staged:
+            assert staged is not None
+            _write_json(staged, golden_document(spec.spec_hash, kept, proof.output_commitment,
+                                                proof.manifest))
+        click.echo(f"golden      {write_golden}")
+    if receipt is not None and key is not None:
+        _write_local_receipt(receipt, key, spec, proof)
+    if golden_doc is not None:
+        compare_golden(golden_doc, kept)
+        click.echo("golden      identical (every chunk matches)")
+    if expect is not None and expect.lower() != proof.output_commitment:
+        fail(f"output commitment {proof.output_commitment} differs from the expected "
+             f"{expect.lower()}", code=1)
+
+
+def _open_rows(path: Path | None, count: int, dimensions: int) -> Any:
+    if path is None:
+        return None
+    import numpy as np  # noqa: PLC0415
+
+    return np.lib.format.open_memmap(path, mode="w+", dtype="<f4", shape=(count, dimensions))
+
+
+def _load_key(path: Path) -> Any:
+    from ..signing import load_signing_key  # noqa: PLC0415
+
+    try:
+        return load_signing_key(path)
+    except CyberianError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable Ed25519 private key ({exc})") from None
+
+
+def _commitments_document(spec: Any, proof: Any) -> dict[str, Any]:
+    from ..receipts import commitment_roots  # noqa: PLC0415
+
+    input_root, output_root = commitment_roots(proof.chunks)
+    return {
+        "spec_hash": spec.spec_hash,
+        "model_sha256": spec.model_sha256,
+        "tokenizer_sha256": spec.tokenizer_sha256,
+        "chunk_size": spec.chunk_size,
+        "chunk_count": proof.chunk_count,
+        "input_count": proof.input_count,
+        "dimensions": spec.dimensions,
+        "output_commitment": proof.output_commitment,
+        "input_root": input_root.hex(),
+        "output_root": output_root.hex(),
+        "chunks": [chunk.as_dict() for chunk in proof.chunks],
+        "environment": proof.manifest,
+    }
+
+
+def _write_local_receipt(path: Path, key: Any, spec: Any, proof: Any) -> None:
+    import uuid  # noqa: PLC0415
+
+    from ..receipts import build_receipt_body, sign_receipt  # noqa: PLC0415
+
+    body = build_receipt_body(
+        spec=spec, kind="local", job_id=f"local_{uuid.uuid4().hex}", chunks=proof.chunks,
+        input_count=proof.input_count, issuer_keyid=key.keyid,
+        executor_environment=proof.manifest,
+    )
+    with _staged(path) as staged:
+        assert staged is not None
+        _write_json(staged, sign_receipt(body, key))
+    click.echo(f"receipt     {path} (local, signed by {key.keyid[:16]}…, not replayed)")
+
+
+def _print_summary(spec: Any, proof: Any, out: Path | None) -> None:
+    click.echo(f"output_commitment  {proof.output_commitment}")
+    click.echo(f"spec_hash          {spec.spec_hash}")
+    click.echo(f"chunks             {proof.chunk_count} ({proof.input_count} texts, "
+               f"chunk_size {spec.chunk_size})")
+    click.echo(f"model              {spec.name} (sha256 {spec.model_sha256[:16]}…)")
+    click.echo(f"environment        {_environment_line(proof.manifest)}")
+    if out is not None:
+        click.echo(f"wrote              {out} ({proof.input_count}, {spec.dimensions}) float32")

@@ -1,0 +1,190 @@
+"""``cyberian receipt``: verify a receipt offline, or show what it proves.
+
+``receipt verify RECEIPT.json (--key PUBKEY | --keys-url URL)`` prints one
+line per check (``ok   name: detail`` / ``FAIL name: reason``) and exits 0
+when every check passed, 1 when any failed, 2 when the receipt or key file
+cannot be read or the keys URL cannot be fetched. A DSSE envelope is
+accepted in place of the receipt JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ._common import CyberianGroup, fail
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..signing import PublicKey
+
+__all__ = ["fetch_keys", "group"]
+
+_KEYS_TIMEOUT = 10.0
+
+
+@click.group("receipt", cls=CyberianGroup)
+def group() -> None:
+    """Verify receipts offline and show what they prove."""
+
+
+def fetch_keys(url: str, *, transport: httpx.BaseTransport | None = None) -> dict[str, PublicKey]:
+    """Trusted keys from a server's ``GET /keys`` (a bare server URL gets ``/keys`` appended)."""
+    import httpx  # noqa: PLC0415 - only this command needs HTTP
+
+    from ..signing import parse_keys_document  # noqa: PLC0415
+
+    target = httpx.URL(url)
+    if target.scheme not in ("http", "https") or not target.host:
+        raise ValueError(f"not an http(s) URL: {url}")
+    if target.path in ("", "/"):
+        target = target.join("/keys")
+    with httpx.Client(transport=transport, timeout=_KEYS_TIMEOUT) as client:
+        response = client.get(target)
+        response.raise_for_status()
+    return parse_keys_document(response.content)
+
+
+def _trusted_keys(key_file: Path | None, keys_url: str | None) -> dict[str, PublicKey]:
+    import httpx  # noqa: PLC0415
+
+    from ..signing import load_trusted_keys  # noqa: PLC0415
+
+    if (key_file is None) == (keys_url is None):
+        raise click.UsageError("give exactly one of --key or --keys-url")
+    if key_file is not None:
+        try:
+            return load_trusted_keys(key_file)
+        except OSError as exc:
+            fail(f"cannot read {key_file}: {exc.strerror or exc}")
+        except ValueError as exc:
+            fail(str(exc))
+    assert keys_url is not None
+    try:
+        return fetch_keys(keys_url)
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        fail(f"cannot fetch trusted keys from {keys_url}: {exc}")
+    raise AssertionError("unreachable")  # pragma: no cover - fail() exits
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+    raise AssertionError("unreachable")  # pragma: no cover - fail() exits
+
+
+def _unwrap(data: bytes) -> Mapping[str, Any] | bytes:
+    """The receipt: a DSSE envelope is opened, anything else is left for the verifier."""
+    from ..receipts import from_dsse, parse_receipt  # noqa: PLC0415
+
+    try:
+        parsed = parse_receipt(data)
+    except ValueError:
+        return data  # the verifier reports it under "format"
+    return from_dsse(parsed) if "payloadType" in parsed else parsed
+
+
+@group.command("verify")
+@click.argument("receipt_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The issuer's public key: PEM (.pub), base64 raw, or a saved /keys document.",
+)
+@click.option("--keys-url", help="A server's /keys URL (or its base URL) to fetch trusted keys.")
+def verify(receipt_file: Path, key_file: Path | None, keys_url: str | None) -> None:
+    """Check RECEIPT_FILE offline: hash, signature, roots, sampling and replays."""
+    from ..exceptions import ReceiptVerificationError  # noqa: PLC0415
+    from ..receipts import check_receipt  # noqa: PLC0415
+
+    trusted = _trusted_keys(key_file, keys_url)
+    data = _read(receipt_file)
+    try:
+        results = check_receipt(_unwrap(data), trusted)
+    except ReceiptVerificationError as exc:  # a malformed DSSE envelope
+        for name, reason in exc.failed.items():
+            click.echo(f"FAIL {name}: {reason}")
+        raise SystemExit(1) from None
+    for result in results.values():
+        if result.ok:
+            click.echo(f"ok   {result.name}: {result.detail}")
+        else:
+            click.echo(f"FAIL {result.name}: {result.detail}")
+    failed = [result.name for result in results.values() if not result.ok]
+    if failed:
+        click.echo(f"INVALID: {len(failed)} check(s) failed: {', '.join(failed)}")
+        raise SystemExit(1)
+    click.echo("VALID")
+
+
+def _percent(value: Any) -> str:
+    return f"{100 * value:.4g} %" if isinstance(value, int | float) else "?"
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, Mapping) else None
+    return "?" if data is None else data
+
+
+def _summary(receipt: Mapping[str, Any]) -> list[tuple[str, str]]:
+    kind = _get(receipt, "kind")
+    escape = _get(receipt, "sampling", "escape")
+    odds = ", ".join(
+        f"{_percent(entry.get('fraction'))} faked -> {_percent(entry.get('probability'))}"
+        for entry in (escape if isinstance(escape, list) else [])
+        if isinstance(entry, Mapping)
+    )
+    replays = _get(receipt, "replays")
+    count = len(replays) if isinstance(replays, list) else "?"
+    replayed = (
+        "no: a local receipt, nothing was independently re-run"
+        if kind == "local"
+        else f"yes: {count} chunk(s) re-run by an independent replayer"
+    )
+    bound = _get(receipt, "sampling", "auto", "bound")
+    auto = f" (auto: deterrence bound {bound})" if bound != "?" else ""
+    return [
+        ("receipt", f"{_get(receipt, 'receipt_id')} (format v{_get(receipt, 'version')}, {kind})"),
+        ("job", str(_get(receipt, "job_id"))),
+        ("model", f"sha256 {_get(receipt, 'model_sha256')}"),
+        ("tokenizer", f"sha256 {_get(receipt, 'tokenizer_sha256')}"),
+        ("spec", f"hash {_get(receipt, 'spec_hash')}"),
+        (
+            "inputs",
+            f"{_get(receipt, 'input_count')} texts in {_get(receipt, 'chunk_count')} chunks "
+            f"of up to {_get(receipt, 'chunk_size')}, {_get(receipt, 'dimensions')} dimensions",
+        ),
+        ("input root", str(_get(receipt, "input_root"))),
+        ("output root", str(_get(receipt, "output_root"))),
+        ("proof root", str(_get(receipt, "proof_root"))),
+        ("issued", f"{_get(receipt, 'issued_at')} by key {_get(receipt, 'issuer', 'keyid')}"),
+        (
+            "sample",
+            f"{_get(receipt, 'sampling', 'k')} of {_get(receipt, 'chunk_count')} chunks, "
+            f"rate {_get(receipt, 'sampling', 'rate')}{auto}",
+        ),
+        ("escape odds", odds or "?"),
+        ("replayed", replayed),
+    ]
+
+
+@group.command("show")
+@click.argument("receipt_file", type=click.Path(dir_okay=False, path_type=Path))
+def show(receipt_file: Path) -> None:
+    """Summarise what RECEIPT_FILE claims (it is not verified: use `receipt verify`)."""
+    unwrapped = _unwrap(_read(receipt_file))
+    if not isinstance(unwrapped, Mapping):
+        fail(f"{receipt_file} is not a receipt (not a JSON object)")
+    assert isinstance(unwrapped, Mapping)
+    for label, text in _summary(unwrapped):
+        click.echo(f"{label:<12} {text}")
+    click.echo("(escape odds: chance that a batch with that share of chunks faked goes unnoticed)")
+    click.echo("not verified here: run `cyberian receipt verify` with the issuer's key")

@@ -1,0 +1,109 @@
+"""The environment manifest: what software and CPU produced a result.
+
+Bitwise reproducibility is promised on one CPU class (the SIMD kernels ONNX
+Runtime dispatches to differ between AVX2, AVX-512 and ARM), so every result
+carries this manifest: engine and library versions, CPU vendor, model and the
+ISA flags that decide kernel choice, and OS / architecture.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["cpu_class", "cpu_info", "environment_manifest"]
+
+_ISA_FLAGS = frozenset({
+    "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq",
+    "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_bf16", "amx_int8",
+    "amx_tile", "asimd", "asimddp", "sve", "sve2", "bf16", "i8mm", "fphp", "asimdhp",
+})
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _read_cpuinfo() -> dict[str, str]:
+    path = Path("/proc/cpuinfo")
+    fields: dict[str, str] = {}
+    if not path.is_file():
+        return fields
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            if fields:
+                break  # first processor block is enough
+            continue
+        fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+@cache
+def cpu_info() -> dict[str, Any]:
+    """Vendor, model, family and the kernel-relevant ISA flags of this CPU."""
+    raw = _read_cpuinfo()
+    flags = set((raw.get("flags") or raw.get("Features") or "").split())
+    return {
+        "vendor": raw.get("vendor_id") or raw.get("CPU implementer") or platform.processor(),
+        "model": raw.get("model name") or raw.get("CPU part") or platform.processor(),
+        "family": raw.get("cpu family") or raw.get("CPU architecture"),
+        "model_id": raw.get("model") or raw.get("CPU variant"),
+        "isa_flags": sorted(flags & _ISA_FLAGS),
+        "logical_cpus": _logical_cpus(),
+    }
+
+
+def _logical_cpus() -> int:
+    import os  # noqa: PLC0415
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cpu_class() -> str:
+    """The CPU class results are reproducible within, e.g. ``x86_64-avx2-fma``."""
+    machine = platform.machine().lower()
+    flags = set(cpu_info()["isa_flags"])
+    if machine in {"x86_64", "amd64"}:
+        if "avx512f" in flags:
+            return "x86_64-avx512f"
+        if {"avx2", "fma"} <= flags:
+            return "x86_64-avx2-fma"
+        return "x86_64-avx" if "avx" in flags else "x86_64-sse"
+    if machine in {"aarch64", "arm64"}:
+        return "aarch64-sve" if "sve" in flags else "aarch64-neon"
+    return machine
+
+
+def environment_manifest(
+    *, engine_version: str, engine_drift: str | None = None
+) -> dict[str, Any]:
+    """The manifest recorded with every result.
+
+    ``engine_drift`` is the spec's pinned engine version when it differs from
+    the installed one (the run was allowed to drift).
+    """
+    from . import __version__  # noqa: PLC0415
+
+    manifest: dict[str, Any] = {
+        "engine": {"name": "onnxruntime", "version": engine_version},
+        "libraries": {
+            "cyberian": __version__,
+            "numpy": _version("numpy"),
+            "tokenizers": _version("tokenizers"),
+            "python": platform.python_version(),
+        },
+        "cpu": {**cpu_info(), "class": cpu_class()},
+        "os": {"system": platform.system(), "release": platform.release(),
+               "machine": platform.machine(), "byteorder": sys.byteorder},
+    }
+    if engine_drift is not None:
+        manifest["engine_drift"] = {"pinned": engine_drift, "installed": engine_version}
+    return manifest

@@ -1,0 +1,311 @@
+"""Build the ONNX graph of a BERT-family encoder from its weights, deterministically.
+
+The graph is written out op by op with :mod:`onnx.helper` -- no exporter, no
+torch -- so every machine that feeds it the same weights gets the same bytes:
+node names are derived from the layer structure, initializers are stored as
+little-endian raw data in a fixed order, and the IR version, opset and
+producer fields are fixed constants (never "whatever the installed onnx
+says").
+
+Layout (``B`` batch, ``L`` tokens, ``H`` hidden, ``h`` heads, ``d = H / h``)::
+
+    inputs   input_ids, attention_mask, token_type_ids      int64 (B, L)
+    embed    word[input_ids] + position[0..L) + type[token_type_ids]
+             -> LayerNormalization(eps from the config)
+    mask     (1 - attention_mask) * -10000, shaped (B, 1, 1, L)
+    layer i  qkv  = x @ W_qkv + b_qkv                       one (H, 3H) GEMM
+             q, k, v -> (B, h, L, d); k transposed to (B, h, d, L)
+             p    = Softmax(q @ k / sqrt(d) + mask)
+             ctx  = (p @ v) -> (B, L, H)
+             x    = LayerNorm(x + ctx @ W_o + b_o)
+             x    = LayerNorm(x + GELU_erf(x @ W_1 + b_1) @ W_2 + b_2)
+    output   last_hidden_state                               float32 (B, L, H)
+
+GELU is the exact ``0.5 * x * (1 + erf(x / sqrt(2)))``; no tanh approximation
+appears in the graph, and the runtime forbids the optimiser from introducing one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from ..exceptions import ModelBuildError
+
+__all__ = [
+    "BUILDER_VERSION",
+    "IR_VERSION",
+    "OPSET",
+    "BertConfig",
+    "build_bert_graph",
+    "random_bert_weights",
+    "serialize_model",
+]
+
+BUILDER_VERSION: Final = "1"
+"""Bumped whenever the graph layout changes (it changes every built file's hash)."""
+
+OPSET: Final = 17
+IR_VERSION: Final = 8
+_MASK_FILL: Final = -10000.0
+
+Weights = Mapping[str, npt.NDArray[Any]]
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """The shape of a BERT-family encoder (the fields of a Hugging Face ``config.json``)."""
+
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise ModelBuildError(
+                f"hidden_size {self.hidden_size} is not a multiple of "
+                f"num_attention_heads {self.num_attention_heads}"
+            )
+
+    @property
+    def head_size(self) -> int:
+        """Width of one attention head."""
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_hf(cls, config: Mapping[str, Any]) -> BertConfig:
+        """Read the encoder shape from a Hugging Face ``config.json`` mapping."""
+        if config.get("hidden_act", "gelu") != "gelu":
+            raise ModelBuildError(f"unsupported hidden_act {config.get('hidden_act')!r}")
+        if config.get("position_embedding_type", "absolute") != "absolute":
+            raise ModelBuildError("only absolute position embeddings are supported")
+        try:
+            return cls(
+                vocab_size=int(config["vocab_size"]),
+                hidden_size=int(config["hidden_size"]),
+                num_hidden_layers=int(config["num_hidden_layers"]),
+                num_attention_heads=int(config["num_attention_heads"]),
+                intermediate_size=int(config["intermediate_size"]),
+                max_position_embeddings=int(config.get("max_position_embeddings", 512)),
+                type_vocab_size=int(config.get("type_vocab_size", 2)),
+                layer_norm_eps=float(config.get("layer_norm_eps", 1e-12)),
+            )
+        except KeyError as exc:
+            raise ModelBuildError(f"config.json lacks {exc.args[0]!r}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config as a plain mapping (recorded in the model's metadata)."""
+        return asdict(self)
+
+
+class _Graph:
+    """Accumulates nodes and initializers with stable, structural names."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[TensorProto] = []
+
+    def const(self, name: str, array: npt.NDArray[Any]) -> str:
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], name: str, **attrs: Any) -> str:
+        self.nodes.append(helper.make_node(op_type, inputs, [name], name=name, **attrs))
+        return name
+
+
+def _tensor(weights: Weights, key: str, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    for prefix in ("", "bert."):
+        if prefix + key in weights:
+            array = np.asarray(weights[prefix + key], dtype=np.float32)
+            if array.shape != shape:
+                raise ModelBuildError(f"weight {key} has shape {array.shape}, expected {shape}")
+            return array
+    raise ModelBuildError(f"weight {key} is missing from the checkpoint")
+
+
+def _layer_norm(g: _Graph, weights: Weights, x: str, key: str, name: str, cfg: BertConfig) -> str:
+    h = cfg.hidden_size
+    gamma = g.const(f"{name}.gamma", _tensor(weights, f"{key}.weight", (h,)))
+    beta = g.const(f"{name}.beta", _tensor(weights, f"{key}.bias", (h,)))
+    return g.op("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=cfg.layer_norm_eps)
+
+
+def _linear(g: _Graph, weights: Weights, x: str, key: str, name: str, n_in: int, n_out: int) -> str:
+    weight = _tensor(weights, f"{key}.weight", (n_out, n_in)).T
+    bias = _tensor(weights, f"{key}.bias", (n_out,))
+    product = g.op("MatMul", [x, g.const(f"{name}.weight", weight)], f"{name}.matmul")
+    return g.op("Add", [product, g.const(f"{name}.bias", bias)], name)
+
+
+def _embeddings(g: _Graph, weights: Weights, cfg: BertConfig) -> str:
+    h = cfg.hidden_size
+    word = g.const("embed.word", _tensor(weights, "embeddings.word_embeddings.weight",
+                                         (cfg.vocab_size, h)))
+    position = g.const("embed.position", _tensor(
+        weights, "embeddings.position_embeddings.weight", (cfg.max_position_embeddings, h)))
+    types = g.const("embed.type", _tensor(weights, "embeddings.token_type_embeddings.weight",
+                                          (cfg.type_vocab_size, h)))
+    g.const("embed.slice_start", np.array([0], dtype=np.int64))
+    g.const("embed.slice_axis", np.array([0], dtype=np.int64))
+    length = g.op("Shape", ["input_ids"], "embed.length", start=1, end=2)
+    positions = g.op("Slice", [position, "embed.slice_start", length, "embed.slice_axis"],
+                     "embed.position_rows")
+    summed = g.op("Add", [
+        g.op("Add", [
+            g.op("Gather", [word, "input_ids"], "embed.word_lookup", axis=0),
+            positions,
+        ], "embed.word_plus_position"),
+        g.op("Gather", [types, "token_type_ids"], "embed.type_lookup", axis=0),
+    ], "embed.sum")
+    return _layer_norm(g, weights, summed, "embeddings.LayerNorm", "embed.norm", cfg)
+
+
+def _additive_mask(g: _Graph) -> str:
+    mask = g.op("Cast", ["attention_mask"], "mask.float", to=TensorProto.FLOAT)
+    g.const("mask.one", np.array(1.0, dtype=np.float32))
+    g.const("mask.fill", np.array(_MASK_FILL, dtype=np.float32))
+    g.const("mask.axes", np.array([1, 2], dtype=np.int64))
+    inverted = g.op("Sub", ["mask.one", mask], "mask.inverted")
+    additive = g.op("Mul", [inverted, "mask.fill"], "mask.additive")
+    return g.op("Unsqueeze", [additive, "mask.axes"], "mask.broadcast")
+
+
+def _attention(g: _Graph, weights: Weights, x: str, mask: str, i: int, cfg: BertConfig) -> str:
+    h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
+    key = f"encoder.layer.{i}.attention"
+    name = f"layer{i}.attn"
+    w_qkv = np.concatenate([_tensor(weights, f"{key}.self.{part}.weight", (h, h)).T
+                            for part in ("query", "key", "value")], axis=1)
+    b_qkv = np.concatenate([_tensor(weights, f"{key}.self.{part}.bias", (h,))
+                            for part in ("query", "key", "value")])
+    qkv = g.op("Add", [
+        g.op("MatMul", [x, g.const(f"{name}.qkv.weight", w_qkv)], f"{name}.qkv.matmul"),
+        g.const(f"{name}.qkv.bias", b_qkv),
+    ], f"{name}.qkv")
+    split = g.const(f"{name}.split", np.array([h, h, h], dtype=np.int64))
+    g.nodes.append(helper.make_node("Split", [qkv, split],
+                                    [f"{name}.q", f"{name}.k", f"{name}.v"],
+                                    name=f"{name}.split_qkv", axis=2))
+    heads_shape = g.const(f"{name}.heads_shape", np.array([0, 0, heads, d], dtype=np.int64))
+    merged_shape = g.const(f"{name}.merged_shape", np.array([0, 0, h], dtype=np.int64))
+
+    def per_head(part: str, perm: list[int]) -> str:
+        shaped = g.op("Reshape", [f"{name}.{part}", heads_shape], f"{name}.{part}_heads")
+        return g.op("Transpose", [shaped], f"{name}.{part}_t", perm=perm)
+
+    q = per_head("q", [0, 2, 1, 3])
+    k = per_head("k", [0, 2, 3, 1])
+    v = per_head("v", [0, 2, 1, 3])
+    scale = g.const(f"{name}.scale", np.array(1.0 / math.sqrt(d), dtype=np.float32))
+    scores = g.op("Add", [
+        g.op("Mul", [g.op("MatMul", [q, k], f"{name}.qk"), scale], f"{name}.scaled"),
+        mask,
+    ], f"{name}.masked")
+    probs = g.op("Softmax", [scores], f"{name}.probs", axis=-1)
+    context = g.op("Transpose", [g.op("MatMul", [probs, v], f"{name}.pv")],
+                   f"{name}.context_t", perm=[0, 2, 1, 3])
+    merged = g.op("Reshape", [context, merged_shape], f"{name}.context")
+    projected = _linear(g, weights, merged, f"{key}.output.dense", f"{name}.out", h, h)
+    residual = g.op("Add", [projected, x], f"{name}.residual")
+    return _layer_norm(g, weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
+
+
+def _feed_forward(g: _Graph, weights: Weights, x: str, i: int, cfg: BertConfig) -> str:
+    h, inner = cfg.hidden_size, cfg.intermediate_size
+    name = f"layer{i}.ffn"
+    up = _linear(g, weights, x, f"encoder.layer.{i}.intermediate.dense", f"{name}.up", h, inner)
+    g.const(f"{name}.sqrt2", np.array(math.sqrt(2.0), dtype=np.float32))
+    g.const(f"{name}.one", np.array(1.0, dtype=np.float32))
+    g.const(f"{name}.half", np.array(0.5, dtype=np.float32))
+    scaled = g.op("Div", [up, f"{name}.sqrt2"], f"{name}.gelu_div")
+    one_plus_erf = g.op("Add", [g.op("Erf", [scaled], f"{name}.gelu_erf"), f"{name}.one"],
+                        f"{name}.gelu_add")
+    gelu = g.op("Mul", [g.op("Mul", [up, one_plus_erf], f"{name}.gelu_mul"), f"{name}.half"],
+                f"{name}.gelu")
+    down = _linear(g, weights, gelu, f"encoder.layer.{i}.output.dense", f"{name}.down", inner, h)
+    residual = g.op("Add", [down, x], f"{name}.residual")
+    return _layer_norm(g, weights, residual, f"encoder.layer.{i}.output.LayerNorm",
+                       f"{name}.norm", cfg)
+
+
+def build_bert_graph(weights: Weights, cfg: BertConfig, *, name: str) -> onnx.ModelProto:
+    """The ONNX model of the encoder described by ``cfg`` with ``weights`` (HF key names)."""
+    g = _Graph()
+    x = _embeddings(g, weights, cfg)
+    mask = _additive_mask(g)
+    for i in range(cfg.num_hidden_layers):
+        x = _feed_forward(g, weights, _attention(g, weights, x, mask, i, cfg), i, cfg)
+    g.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
+
+    def int_input(input_name: str) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(input_name, TensorProto.INT64, ["batch", "sequence"])
+
+    graph = helper.make_graph(
+        g.nodes,
+        name,
+        [int_input("input_ids"), int_input("attention_mask"), int_input("token_type_ids")],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
+                                       ["batch", "sequence", cfg.hidden_size])],
+        initializer=g.initializers,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="cyberian.models.bert",
+        producer_version=BUILDER_VERSION,
+        ir_version=IR_VERSION,
+    )
+    meta = {"builder_version": BUILDER_VERSION, **{k: str(v) for k, v in cfg.as_dict().items()}}
+    helper.set_model_props(model, meta)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def serialize_model(model: onnx.ModelProto) -> bytes:
+    """The model's protobuf bytes (deterministic for a given graph)."""
+    data: bytes = model.SerializeToString(deterministic=True)
+    return data
+
+
+def random_bert_weights(cfg: BertConfig, *, seed: int) -> dict[str, npt.NDArray[np.float32]]:
+    """Random weights (HF key names) for ``cfg``: fast test models with the real layout."""
+    rng = np.random.default_rng(seed)
+    h, inner = cfg.hidden_size, cfg.intermediate_size
+
+    def normal(*shape: int, scale: float = 0.02) -> npt.NDArray[np.float32]:
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    weights: dict[str, npt.NDArray[np.float32]] = {
+        "embeddings.word_embeddings.weight": normal(cfg.vocab_size, h, scale=0.5),
+        "embeddings.position_embeddings.weight": normal(cfg.max_position_embeddings, h, scale=0.1),
+        "embeddings.token_type_embeddings.weight": normal(cfg.type_vocab_size, h, scale=0.1),
+        "embeddings.LayerNorm.weight": 1.0 + normal(h, scale=0.1),
+        "embeddings.LayerNorm.bias": normal(h, scale=0.1),
+    }
+    for i in range(cfg.num_hidden_layers):
+        base = f"encoder.layer.{i}"
+        shapes = {
+            "attention.self.query": (h, h), "attention.self.key": (h, h),
+            "attention.self.value": (h, h), "attention.output.dense": (h, h),
+            "intermediate.dense": (inner, h), "output.dense": (h, inner),
+        }
+        for part, (n_out, n_in) in shapes.items():
+            weights[f"{base}.{part}.weight"] = normal(n_out, n_in, scale=1.0 / math.sqrt(n_in))
+            weights[f"{base}.{part}.bias"] = normal(n_out, scale=0.05)
+        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
+            weights[f"{base}.{norm}.weight"] = 1.0 + normal(h, scale=0.1)
+            weights[f"{base}.{norm}.bias"] = normal(h, scale=0.1)
+    return weights

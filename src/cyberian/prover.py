@@ -1,0 +1,124 @@
+"""The in-house prover: texts -> chunks -> runtime -> per-chunk and whole-output commitments.
+
+Inputs stream through in windows of whole chunks, so memory stays flat however
+many texts there are: only one window's token tensors and rows are alive at a
+time. Within a window texts are sorted by length for speed; chunks come out in
+input order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .commitments import BlockCommitter, ChunkCommitment
+from .runtime import DEFAULT_MAX_BATCH_TOKENS, Rows, Runtime
+from .spec import Spec
+
+__all__ = ["ChunkResult", "Proof", "Prover"]
+
+_WINDOW_TEXTS = 2048
+"""Texts tokenised and run together (rounded up to whole chunks)."""
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """One chunk's texts, output rows and commitments."""
+
+    index: int
+    start: int
+    texts: Sequence[str]
+    rows: Rows
+    commitment: ChunkCommitment
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What a prove run commits to, plus the rows when they were kept."""
+
+    spec_hash: str
+    input_count: int
+    chunks: tuple[ChunkCommitment, ...]
+    output_commitment: str
+    manifest: dict[str, Any]
+    block_commitments: tuple[str, ...] = ()
+    embeddings: Rows | None = field(default=None, repr=False)
+
+    @property
+    def chunk_count(self) -> int:
+        """Number of chunks."""
+        return len(self.chunks)
+
+
+class Prover:
+    """Proves embedding runs under one spec: one runtime session, reused across calls."""
+
+    def __init__(self, spec: Spec, *, allow_engine_drift: bool = False,
+                 max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+                 threads: int | None = None) -> None:
+        """Open the runtime for ``spec`` (see :class:`~cyberian.runtime.Runtime`)."""
+        self.spec = spec
+        self.runtime = Runtime(spec, allow_engine_drift=allow_engine_drift,
+                               max_batch_tokens=max_batch_tokens, threads=threads)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The environment manifest of this prover's runtime."""
+        return self.runtime.manifest
+
+    def iter_chunks(self, texts: Iterable[str]) -> Iterator[ChunkResult]:
+        """Chunk results in input order, computed a window of chunks at a time."""
+        size = self.spec.chunk_size
+        window = max(1, -(-_WINDOW_TEXTS // size)) * size
+        source = iter(texts)
+        index = start = 0
+        while batch := list(itertools.islice(source, window)):
+            rows = self.runtime.embed(batch)
+            for offset in range(0, len(batch), size):
+                chunk_texts = batch[offset:offset + size]
+                chunk_rows = rows[offset:offset + size]
+                yield ChunkResult(index, start, chunk_texts, chunk_rows,
+                                  ChunkCommitment.of(index, chunk_texts, chunk_rows))
+                index += 1
+                start += len(chunk_texts)
+
+    def prove(self, texts: Iterable[str], *, keep_embeddings: bool = True,
+              block_size: int | None = None,
+              on_chunk: Callable[[ChunkResult], None] | None = None) -> Proof:
+        """Run every text and commit: per-chunk commitments, whole-output commitment.
+
+        ``block_size`` adds per-block output commitments (the VaaS claim format);
+        ``on_chunk`` sees every chunk as it completes (progress, streaming writes).
+        """
+        whole = BlockCommitter()
+        blocks = BlockCommitter(block_size) if block_size else None
+        chunks: list[ChunkCommitment] = []
+        kept: list[Rows] = []
+        count = 0
+        for chunk in self.iter_chunks(texts):
+            whole.update(chunk.rows)
+            if blocks is not None:
+                blocks.update(chunk.rows)
+            chunks.append(chunk.commitment)
+            count += len(chunk.texts)
+            if keep_embeddings:
+                kept.append(chunk.rows)
+            if on_chunk is not None:
+                on_chunk(chunk)
+        embeddings = None
+        if keep_embeddings:
+            embeddings = (np.concatenate(kept) if kept
+                          else np.empty((0, self.spec.dimensions), dtype=np.float32))
+        return Proof(
+            spec_hash=self.spec.spec_hash,
+            input_count=count,
+            chunks=tuple(chunks),
+            output_commitment=whole.commitments()[0],
+            manifest=self.manifest,
+            block_commitments=tuple(blocks.commitments()) if blocks else (),
+            embeddings=embeddings,
+        )

@@ -1,0 +1,197 @@
+"""The pinned ONNX Runtime session, pooling and normalisation.
+
+Session settings come from the spec (threads, graph optimisation level) or are
+fixed here, explicitly, because each can change bits: CPU provider only,
+sequential execution, weight prepacking on, GELU approximation off,
+denormals kept (no flush-to-zero), ARM bf16 fast-math off.
+
+Texts are sorted by token length and cut into batches of at most
+``max_batch_tokens`` padded tokens, purely for speed. That is allowed only
+because every row is independent of its batch: the graph is
+padding-invariant and each GEMM row is computed alone (the test suite checks
+a text alone against the same text inside batches, at several positions and
+padded to several lengths, bit for bit).
+
+Pooling and normalisation use one fixed summation order, independent of SIMD
+width and library dispatch:
+
+* ``mean``: the token states of the text's real tokens, in float64, summed
+  sequentially in token order (``numpy.cumsum`` along the token axis is a
+  running sum by definition), divided by the token count;
+* ``cls``: the first token's state, in float64;
+* L2 normalisation: the sum of squares, sequential in dimension order, in
+  float64, then one division;
+* one cast to float32 at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from .environment import environment_manifest
+from .exceptions import SpecError
+from .spec import Spec, check_engine, installed_engine_version
+from .tokenization import PinnedTokenizer, TokenIds
+
+__all__ = ["DEFAULT_MAX_BATCH_TOKENS", "Runtime", "plan_batches", "pool_rows"]
+
+DEFAULT_MAX_BATCH_TOKENS: Final = 512
+"""Padded tokens per inference batch (measured fastest on a 2-core AVX2 machine)."""
+
+_MAX_BATCH_ROWS: Final = 64
+_KNOWN_INPUTS: Final = ("input_ids", "attention_mask", "token_type_ids")
+Rows = npt.NDArray[np.float32]
+
+
+def plan_batches(lengths: Sequence[int], *, max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+                 max_batch_rows: int = _MAX_BATCH_ROWS) -> list[list[int]]:
+    """Indices grouped into batches: sorted by length, each within the padded-token budget."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        # sorted ascending, so this text is the longest in the batch it joins
+        if current and ((len(current) + 1) * lengths[index] > max_batch_tokens
+                        or len(current) >= max_batch_rows):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _l2_normalise(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    norms = np.sqrt(np.cumsum(rows * rows, axis=1)[:, -1:])
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+
+
+def pool_rows(states: npt.NDArray[np.float32], lengths: Sequence[int], *, pooling: str,
+              normalize: bool) -> Rows:
+    """Pooled (and optionally L2-normalised) float32 rows from token states (B, L, H).
+
+    Row ``r`` reads only ``states[r, :lengths[r]]``, so padding never enters the sum.
+    """
+    if pooling == "none":
+        pooled = np.asarray(states, dtype=np.float64)
+    elif pooling == "cls":
+        pooled = np.asarray(states[:, 0, :], dtype=np.float64)
+    else:
+        pooled = np.empty((states.shape[0], states.shape[2]), dtype=np.float64)
+        for row, length in enumerate(lengths):
+            tokens = np.asarray(states[row, :length, :], dtype=np.float64)
+            pooled[row] = np.cumsum(tokens, axis=0)[-1] / length
+    if normalize:
+        pooled = _l2_normalise(pooled)
+    return pooled.astype(np.float32)
+
+
+class Runtime:
+    """One ONNX Runtime CPU session built from a spec, plus its pinned tokenizer."""
+
+    def __init__(self, spec: Spec, *, allow_engine_drift: bool = False,
+                 max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+                 threads: int | None = None) -> None:
+        """Check the engine and file pins, then open the session.
+
+        ``threads`` overrides ``runtime.intra_op_threads`` for speed only: the
+        output bytes do not depend on it (the determinism tests prove it).
+        """
+        drift = check_engine(spec, allow_drift=allow_engine_drift)
+        spec.check_pins()
+        self.spec = spec
+        self.max_batch_tokens = max_batch_tokens
+        self.tokenizer = PinnedTokenizer(spec.tokenizer_path, max_length=spec.max_length)
+        self._session = _make_session(spec, threads)
+        self._inputs = _graph_inputs(self._session)
+        self._output = _graph_output(self._session, spec)
+        self.manifest: dict[str, Any] = environment_manifest(
+            engine_version=installed_engine_version(),
+            engine_drift=str(spec.runtime["version"]) if drift else None,
+        )
+
+    def embed(self, texts: Sequence[str]) -> Rows:
+        """Output rows for ``texts``, in the order given."""
+        return self.embed_tokens(self.tokenizer.encode(texts))
+
+    def embed_tokens(self, encoded: Sequence[TokenIds]) -> Rows:
+        """Output rows for already-tokenised texts, in the order given."""
+        out = np.empty((len(encoded), self.spec.dimensions), dtype=np.float32)
+        lengths = [len(ids) for ids in encoded]
+        for batch in plan_batches(lengths, max_batch_tokens=self.max_batch_tokens):
+            out[batch] = self.run_batch([encoded[i] for i in batch])
+        return out
+
+    def run_batch(self, encoded: Sequence[TokenIds], *, pad_to: int | None = None) -> Rows:
+        """Rows for one batch, padded to its longest text (or to ``pad_to`` tokens)."""
+        lengths = [len(ids) for ids in encoded]
+        width = max(lengths) if pad_to is None else pad_to
+        if width < max(lengths):
+            raise ValueError(f"pad_to={pad_to} is shorter than the longest text ({max(lengths)})")
+        input_ids = np.zeros((len(encoded), width), dtype=np.int64)
+        attention_mask = np.zeros_like(input_ids)
+        for row, ids in enumerate(encoded):
+            input_ids[row, : len(ids)] = ids
+            attention_mask[row, : len(ids)] = 1
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask,
+                 "token_type_ids": np.zeros_like(input_ids)}
+        (states,) = self._session.run([self._output], {n: feeds[n] for n in self._inputs})
+        if states.shape[-1] != self.spec.dimensions:
+            raise SpecError(f"the model's {self._output} has width {states.shape[-1]}, "
+                            f"the spec says {self.spec.dimensions}", path="output.dimensions")
+        return pool_rows(states, lengths, pooling=self.spec.pooling,
+                         normalize=self.spec.normalize)
+
+
+def _make_session(spec: Spec, threads: int | None) -> Any:
+    import onnxruntime as ort  # noqa: PLC0415 - heavy import
+
+    levels = {
+        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    runtime = spec.runtime
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or int(runtime["intra_op_threads"])
+    options.inter_op_num_threads = int(runtime["inter_op_threads"])
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = levels[str(runtime["graph_optimization"])]
+    options.use_deterministic_compute = True
+    options.log_severity_level = 3
+    for key, value in (
+        ("session.disable_prepacking", "0"),
+        ("optimization.enable_gelu_approximation", "0"),
+        ("session.set_denormal_as_zero", "0"),
+        ("mlas.enable_gemm_fastmath_arm64_bfloat16", "0"),
+    ):
+        options.add_session_config_entry(key, value)
+    try:
+        return ort.InferenceSession(str(spec.model_path), options,
+                                    providers=[str(runtime["provider"])])
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+        raise SpecError(f"ONNX Runtime cannot load {spec.model_path}: {exc}",
+                        path="model.file") from None
+
+
+def _graph_inputs(session: Any) -> list[str]:
+    names = [node.name for node in session.get_inputs()]
+    unknown = [name for name in names if name not in _KNOWN_INPUTS]
+    if unknown or "input_ids" not in names:
+        raise SpecError(f"the model's inputs {names} are not BERT-style "
+                        f"(expected input_ids and optionally {_KNOWN_INPUTS[1:]})",
+                        path="model.file")
+    return names
+
+
+def _graph_output(session: Any, spec: Spec) -> str:
+    names = [node.name for node in session.get_outputs()]
+    if spec.model_output not in names:
+        raise SpecError(f"the model has no output {spec.model_output!r} (it has {names})",
+                        path="model.output")
+    return spec.model_output

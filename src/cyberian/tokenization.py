@@ -1,0 +1,44 @@
+"""The pinned tokenizer: fixed truncation, no padding, no dependence on the batch.
+
+Truncation and padding settings stored inside a tokenizer.json (the shipped
+one says "pad every text to 128") are overridden here, explicitly, every
+time: a text is truncated at ``max_length`` tokens (special tokens included,
+from the right) and never padded. Each text's token ids therefore depend on
+that text alone; padding to a batch's longest text happens later, in the
+runtime, where the graph is proven padding-invariant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from tokenizers import Tokenizer
+
+from .exceptions import SpecError
+
+__all__ = ["PinnedTokenizer", "TokenIds"]
+
+TokenIds = npt.NDArray[np.int64]
+
+
+class PinnedTokenizer:
+    """A ``tokenizers`` tokenizer with its truncation and padding fixed by the spec."""
+
+    def __init__(self, path: Path, *, max_length: int) -> None:
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+            raise SpecError(f"cannot load {path}: {exc}", path="tokenizer.file") from None
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length, stride=0, strategy="longest_first",
+                                    direction="right")
+        self._tokenizer = tokenizer
+        self.max_length = max_length
+
+    def encode(self, texts: Sequence[str]) -> list[TokenIds]:
+        """Token ids of each text (special tokens added, truncated, unpadded)."""
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        return [np.asarray(encoding.ids, dtype=np.int64) for encoding in encodings]

@@ -1,0 +1,37 @@
+"""Fixtures shared by every test: the tiny model's spec and the real shipped spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cyberian.spec import Spec, load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_SPEC = REPO / "specs" / "all-minilm-l6-v2.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_spec_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CES for the tiny random-weight model (chunk_size 4), built once per session."""
+    from cyberian.models.tiny import write_tiny_spec
+
+    return write_tiny_spec(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_spec(tiny_spec_path: Path) -> Spec:
+    """The tiny model's spec, loaded."""
+    return load_spec(tiny_spec_path)
+
+
+@pytest.fixture(scope="session")
+def real_spec() -> Spec:
+    """The shipped all-MiniLM-L6-v2 spec with its model built (first use builds it)."""
+    from cyberian.models.build import ensure_model_files
+
+    spec = load_spec(SHIPPED_SPEC)
+    ensure_model_files(spec)
+    spec.check_pins()
+    return spec

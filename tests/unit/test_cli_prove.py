@@ -1,0 +1,215 @@
+"""`cyberian-prove` on the tiny model: outputs, checks, exit codes, and every bad input."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from cyberian.cli.prove import main
+from cyberian.signing import generate_signing_key, save_signing_key
+from cyberian.spec import installed_engine_version
+
+ENGINE = installed_engine_version()
+TEXTS = [f"sentence {i} about the model and the proof" for i in range(10)]
+
+
+def run(*args: str | Path, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+@pytest.fixture
+def texts_file(tmp_path: Path) -> Path:
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    return path
+
+
+def field(output: str, name: str) -> str:
+    for raw in output.splitlines():
+        line = raw.rsplit("\r", 1)[-1]
+        if line.startswith(name):
+            return line.split()[1]
+    raise AssertionError(f"{name} not in output:\n{output}")
+
+
+def test_prove_prints_commitments_and_writes_npy(tiny_spec_path: Path, texts_file: Path,
+                                                 tmp_path: Path) -> None:
+    out = tmp_path / "emb.npy"
+    result = run(tiny_spec_path, texts_file, "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = np.load(out)
+    assert rows.shape == (10, 32)
+    assert rows.dtype == np.float32
+    assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-6)
+    assert field(result.output, "output_commitment") == hashlib.sha256(rows.tobytes()).hexdigest()
+    assert "chunks             3 (10 texts, chunk_size 4)" in result.output
+    assert "x86_64" in result.output or "aarch64" in result.output
+    assert not list(tmp_path.glob(".emb.npy*"))
+
+
+def test_stdin_and_jsonl_give_the_same_commitment(tiny_spec_path: Path, texts_file: Path,
+                                                  tmp_path: Path) -> None:
+    jsonl = tmp_path / "texts.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS), encoding="utf-8")
+    from_file = field(run(tiny_spec_path, texts_file).output, "output_commitment")
+    from_stdin = field(run(tiny_spec_path, "-", input="\n".join(TEXTS)).output, "output_commitment")
+    from_jsonl = field(run(tiny_spec_path, jsonl).output, "output_commitment")
+    assert from_file == from_stdin == from_jsonl
+
+
+def test_threads_override_does_not_change_bytes(tiny_spec_path: Path, texts_file: Path) -> None:
+    one = field(run(tiny_spec_path, texts_file).output, "output_commitment")
+    two = field(run(tiny_spec_path, texts_file, "--threads", "2").output, "output_commitment")
+    assert one == two
+
+
+def test_expect(tiny_spec_path: Path, texts_file: Path) -> None:
+    commitment = field(run(tiny_spec_path, texts_file).output, "output_commitment")
+    assert run(tiny_spec_path, texts_file, "--expect", commitment).exit_code == 0
+    wrong = run(tiny_spec_path, texts_file, "--expect", "0" * 64)
+    assert wrong.exit_code == 1
+    assert commitment in wrong.output
+    assert "0" * 64 in wrong.output
+    assert run(tiny_spec_path, texts_file, "--expect", "nothex").exit_code == 2
+
+
+def test_commitments_file(tiny_spec_path: Path, texts_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    assert run(tiny_spec_path, texts_file, "--commitments", path).exit_code == 0
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["chunk_count"] == 3
+    assert document["input_count"] == 10
+    assert len(document["chunks"]) == 3
+    assert len(document["input_root"]) == len(document["output_root"]) == 64
+
+
+def test_golden_round_trip_and_a_changed_bit(tiny_spec_path: Path, texts_file: Path,
+                                             tmp_path: Path) -> None:
+    golden = tmp_path / "golden.json"
+    assert run(tiny_spec_path, texts_file, "--write-golden", golden).exit_code == 0
+    same = run(tiny_spec_path, texts_file, "--golden", golden)
+    assert same.exit_code == 0, same.output
+    assert "identical" in same.output
+
+    document = json.loads(golden.read_text(encoding="utf-8"))
+    entry = document["chunks"][1]
+    rows = np.frombuffer(base64.b64decode(entry["rows"]), dtype="<f4").copy()
+    rows[32 + 5] = np.nextafter(rows[32 + 5], np.float32(2))  # one ulp in text 5
+    entry["rows"] = base64.b64encode(rows.tobytes()).decode()
+    entry["output_commitment"] = hashlib.sha256(rows.tobytes()).hexdigest()
+    golden.write_text(json.dumps(document), encoding="utf-8")
+    changed = run(tiny_spec_path, texts_file, "--golden", golden)
+    assert changed.exit_code == 1
+    assert "1 chunk(s) differ from the golden file: 1" in changed.output
+    assert "text 5 (chunk 1)" in changed.output
+    assert "sentence 5" in changed.output
+    assert "max |delta|" in changed.output
+
+
+def test_local_receipt_verifies_offline(tiny_spec_path: Path, texts_file: Path,
+                                        tmp_path: Path) -> None:
+    from cyberian.receipts import verify_receipt
+
+    key = generate_signing_key()
+    save_signing_key(key, tmp_path / "key.pem")
+    receipt_path = tmp_path / "receipt.json"
+    result = run(tiny_spec_path, texts_file, "--receipt", receipt_path,
+                 "--signing-key", tmp_path / "key.pem")
+    assert result.exit_code == 0, result.output
+    assert "not replayed" in result.output
+    receipt = json.loads(receipt_path.read_text(encoding="utf-8"))
+    verified = verify_receipt(receipt, [key.public_key])
+    assert verified.kind == "local"
+    assert verified.replayed is False
+    assert receipt["input_count"] == 10
+
+
+def bad_spec(tmp_path: Path, tiny_spec_path: Path, old: str, new: str) -> Path:
+    text = tiny_spec_path.read_text(encoding="utf-8").replace(old, new)
+    text = text.replace("file: tiny", f"file: {tiny_spec_path.parent}/tiny")
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing_texts", "no such file"),
+        ("empty_texts", "no texts to embed"),
+        ("bad_utf8", "line 2 is not valid UTF-8"),
+        ("jsonl_without_text", 'line 1 has no "text"'),
+        ("missing_spec", "spec file not found"),
+        ("invalid_spec", "runtime.intra_op_threads: must be an integer"),
+        ("wrong_hash", "model.sha256: "),
+        ("missing_model", "model.file: file not found"),
+        ("engine_drift", "runtime.version: the spec pins onnxruntime 0.0.1"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_output_file(
+    setup: str, message: str, tiny_spec_path: Path, texts_file: Path, tmp_path: Path
+) -> None:
+    spec, texts = tiny_spec_path, texts_file
+    if setup == "missing_texts":
+        texts = tmp_path / "nope.txt"
+    elif setup == "empty_texts":
+        texts = tmp_path / "empty.txt"
+        texts.write_bytes(b"")
+    elif setup == "bad_utf8":
+        texts = tmp_path / "bad.txt"
+        texts.write_bytes(b"fine\nbroken \xc3\x28\n")
+    elif setup == "jsonl_without_text":
+        texts = tmp_path / "bad.jsonl"
+        texts.write_text('{"body": "x"}\n', encoding="utf-8")
+    elif setup == "missing_spec":
+        spec = tmp_path / "none.yaml"
+    elif setup == "invalid_spec":
+        spec = bad_spec(tmp_path, tiny_spec_path, "intra_op_threads: 1", 'intra_op_threads: "two"')
+    elif setup == "wrong_hash":
+        sha = next(line.split('"')[1] for line in tiny_spec_path.read_text().splitlines()
+                   if "sha256" in line)
+        spec = bad_spec(tmp_path, tiny_spec_path, sha, "f" * 64)
+    elif setup == "missing_model":
+        spec = bad_spec(tmp_path, tiny_spec_path, "tiny.onnx", "absent.onnx")
+    elif setup == "engine_drift":
+        spec = bad_spec(tmp_path, tiny_spec_path, f'version: "{ENGINE}"', 'version: "0.0.1"')
+    out = tmp_path / "out.npy"
+    result = run(spec, texts, "--out", out, "--commitments", tmp_path / "c.json")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert result.output.count("error:") == 1
+    assert not out.exists()
+    assert not (tmp_path / "c.json").exists()
+    assert not list(tmp_path.glob(".out.npy*"))
+
+
+def test_engine_drift_can_be_allowed_and_is_reported(tiny_spec_path: Path, texts_file: Path,
+                                                     tmp_path: Path) -> None:
+    spec = bad_spec(tmp_path, tiny_spec_path, f'version: "{ENGINE}"', 'version: "0.0.1"')
+    result = run(spec, texts_file, "--allow-engine-drift")
+    assert result.exit_code == 0, result.output
+    assert "ENGINE DRIFT (spec pins 0.0.1)" in result.output
+
+
+def test_option_conflicts_are_usage_errors(tiny_spec_path: Path, texts_file: Path,
+                                           tmp_path: Path) -> None:
+    both = run(tiny_spec_path, texts_file, "--golden", tmp_path / "a", "--write-golden",
+               tmp_path / "b")
+    assert both.exit_code == 2
+    lonely = run(tiny_spec_path, texts_file, "--receipt", tmp_path / "r.json")
+    assert lonely.exit_code == 2
+
+
+def test_help_lists_every_option() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for option in ("--out", "--commitments", "--expect", "--golden", "--write-golden",
+                   "--allow-engine-drift", "--receipt", "--signing-key", "--threads"):
+        assert option in result.output

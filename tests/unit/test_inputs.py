@@ -1,0 +1,65 @@
+"""Reading TEXTS: plain lines, JSON Lines, stdin, and every bad input named precisely."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from cyberian.exceptions import InputError
+from cyberian.inputs import parse_texts, read_texts
+
+
+def test_plain_lines(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_bytes("one\r\ntwo ü\nthree\n".encode())
+    assert read_texts(path) == ["one", "two ü", "three"]
+
+
+def test_final_line_without_newline(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text("a\nb", encoding="utf-8")
+    assert read_texts(path) == ["a", "b"]
+
+
+def test_jsonl_allows_empty_texts_and_newlines(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "a\\nb"}\n{"text": ""}\n\n{"text": "c", "id": 3}\n', encoding="utf-8")
+    assert read_texts(path) == ["a\nb", "", "c"]
+
+
+def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"x\ny\n")))
+    assert read_texts("-") == ["x", "y"]
+
+
+@pytest.mark.parametrize(
+    ("data", "jsonl", "message"),
+    [
+        (b"", False, "no texts"),
+        (b"", True, "no texts"),
+        (b"\n\n", True, "no texts"),
+        (b"ok\n\nok\n", False, "line 2 is blank"),
+        (b"ok\n   \n", False, "line 2 is blank"),
+        (b"fine\nbad \xff byte\n", False, "line 2 is not valid UTF-8"),
+        (b'{"text": "a"}\n{"txt": "b"}\n', True, 'line 2 has no "text"'),
+        (b'{"text": 5}\n', True, "must be a string"),
+        (b'{"text": "a"}\nnot json\n', True, "line 2 is not valid JSON"),
+        (b'["text"]\n', True, 'line 1 has no "text"'),
+    ],
+)
+def test_bad_inputs_name_the_line(data: bytes, jsonl: bool, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_texts(data, source="x", jsonl=jsonl)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        read_texts(tmp_path / "missing.txt")
+
+
+def test_directory(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a directory"):
+        read_texts(tmp_path)
