@@ -352,6 +352,18 @@ class Spec:
                 doc[key] = value
         return Spec(_validate(doc), self.base_dir)
 
+    def with_files(self, model: Path, tokenizer: Path) -> Spec:
+        """The same spec (same ``spec_hash``) reading its files from these absolute paths.
+
+        This is how a server runs a spec received as text: it resolves the
+        pinned hashes in its own model store and never opens a path the
+        client wrote.
+        """
+        doc = copy.deepcopy(dict(self.data))
+        doc["model"]["file"] = str(model.resolve())
+        doc["tokenizer"]["file"] = str(tokenizer.resolve())
+        return Spec(doc, Path("/"))
+
     def to_yaml(self) -> str:
         """The normalised document as YAML text (defaults spelled out)."""
         return yaml.safe_dump(dict(self.data), sort_keys=False)

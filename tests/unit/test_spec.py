@@ -237,3 +237,11 @@ def test_replace_revalidates_and_rehashes() -> None:
 def test_normalised_yaml_round_trips() -> None:
     spec = parse_spec(SPELLED_OUT)
     assert parse_spec(spec.to_yaml()).spec_hash == spec.spec_hash
+
+
+def test_with_files_keeps_the_hash_and_reads_the_given_paths(tmp_path: Path) -> None:
+    spec = parse_spec(MINIMAL)
+    placed = spec.with_files(tmp_path / "m.onnx", tmp_path / "t.json")
+    assert placed.spec_hash == spec.spec_hash
+    assert placed.model_path == (tmp_path / "m.onnx").resolve()
+    assert placed.tokenizer_path == (tmp_path / "t.json").resolve()
