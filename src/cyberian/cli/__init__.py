@@ -23,10 +23,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import keys, models, receipt, spec  # noqa: PLC0415
+    from . import accounts, keys, models, receipt, serve, spec  # noqa: PLC0415
 
-    for group in (models.group, spec.group, keys.group, receipt.group):
+    for group in (models.group, spec.group, keys.group, receipt.group, accounts.group):
         main.add_command(group)
+    main.add_command(serve.command)
 
 
 _register()

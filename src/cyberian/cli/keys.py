@@ -1,8 +1,11 @@
-"""``cyberian keys``: receipt-signing keys.
+"""``cyberian keys``: receipt-signing keys and the server's API keys.
 
-``keys generate --out PATH`` writes the private key to PATH (PKCS#8 PEM, mode
-0600, never overwriting) and the public key to PATH.pub, and prints the
-keyid. Key management commands (e.g. revocation) join this group.
+* ``keys generate --out PATH`` writes a private key to PATH (PKCS#8 PEM, mode
+  0600, never overwriting) and the public key to PATH.pub, and prints the keyid.
+* ``keys revoke KEY_ID`` revokes an API key of the server in ``--data-dir``
+  (any account's; idempotent).
+* ``keys rotate-signing`` makes the server in ``--data-dir`` sign with a new
+  key from now on; older public keys stay published so old receipts verify.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from pathlib import Path
 import click
 
 from ._common import CyberianGroup, fail
+from ._server import data_dir_options, open_store
 
 __all__ = ["group"]
 
 
 @click.group("keys", cls=CyberianGroup)
 def group() -> None:
-    """Receipt-signing keys (Ed25519)."""
+    """Receipt-signing keys (Ed25519) and the server's API keys."""
 
 
 @group.command("generate")
@@ -48,3 +52,39 @@ def generate(out: Path) -> None:
         out.unlink(missing_ok=True)
         fail(f"cannot create {public}: {exc.strerror or exc}")
     click.echo(key.keyid)
+
+
+@group.command("revoke")
+@click.argument("key_id")
+@data_dir_options
+def revoke(key_id: str, data_dir: Path | None, config: Path | None) -> None:
+    """Revoke the server's API key KEY_ID (its public id, as /account shows it)."""
+    from ..server.accounts import find_key, revoke_key  # noqa: PLC0415
+    from ..server.timeutil import iso, utcnow  # noqa: PLC0415
+
+    _, store = open_store(data_dir, config)
+    try:
+        before = find_key(store, key_id)
+        revoked = revoke_key(store, key_id, now=utcnow())
+    finally:
+        store.close()
+    if revoked is None or revoked.revoked_at is None:
+        fail(f"no API key {key_id}")
+        return
+    state = "already revoked" if before is not None and before.revoked_at else "revoked"
+    click.echo(f"{state} {key_id} (account {revoked.account_id}) at {iso(revoked.revoked_at)}")
+
+
+@group.command("rotate-signing")
+@data_dir_options
+def rotate_signing(data_dir: Path | None, config: Path | None) -> None:
+    """Make the server sign receipts with a new key (old public keys stay published)."""
+    from ..server.signer import Signer  # noqa: PLC0415
+    from ..server.timeutil import utcnow  # noqa: PLC0415
+
+    settings, store = open_store(data_dir, config)
+    try:
+        keyid = Signer(settings.data_dir / "keys", store).rotate(utcnow())
+    finally:
+        store.close()
+    click.echo(keyid)

@@ -1,0 +1,45 @@
+"""``cyberian serve``: run the verifier server (see docs/SERVER.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import CyberianCommand
+
+__all__ = ["command"]
+
+
+@click.command("serve", cls=CyberianCommand)
+@click.option("--host", help="Address to listen on [default 127.0.0.1].")
+@click.option("--port", type=click.IntRange(0, 65535),
+              help="Port to listen on; 0 picks a free one [default 8080].")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the database, keys, models and job files live [default ./data].")
+@click.option("--workers", type=click.IntRange(1, 256),
+              help="Executor processes [default: CPUs - 1, at least 1].")
+@click.option("--queue-size", type=click.IntRange(1),
+              help="Open jobs + in-flight /verify requests before 503 service_busy [default 64].")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file (YAML or JSON): tiers, limits, any setting.")
+@click.option("--specs-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of CES files forming the model catalog [default: shipped specs].")
+@click.option("--registration/--no-registration", default=None,
+              help="Allow POST /auth/register [default: allowed].")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def command(host: str | None, port: int | None, data_dir: Path | None, workers: int | None,
+            queue_size: int | None, config: Path | None, specs_dir: Path | None,
+            registration: bool | None, log_level: str | None) -> None:
+    """Run the verifier server until interrupted.
+
+    Settings come from defaults, then the config file, then CYBERIAN_* environment
+    variables, then these flags.
+    """
+    from ..server.config import load_settings  # noqa: PLC0415
+    from ..server.runner import serve  # noqa: PLC0415
+
+    settings = load_settings(config, host=host, port=port, data_dir=data_dir, workers=workers,
+                             queue_size=queue_size, specs_dir=specs_dir,
+                             registration_enabled=registration, log_level=log_level)
+    serve(settings)

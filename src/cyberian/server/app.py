@@ -1,0 +1,48 @@
+"""The FastAPI application: :func:`create_app` wires settings, routers, errors and lifespan.
+
+The lifespan starts every service (store, keys, catalog, worker processes,
+job recovery) before the first request and stops them after the last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from .. import __version__
+from .config import Settings
+from .errors import install_error_handlers
+from .middleware import BodyLimitMiddleware
+from .routes import ROUTERS
+from .services import start_services
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+Self-hosted verified inference for BERT-family embedding models: jobs are
+executed, committed (Merkle roots), sampled and independently replayed, then
+settled with a signed receipt; `/verify` certifies outputs computed elsewhere.
+Every error body is `{"error": <code>, "message": <text>, ...}`.
+"""
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        app.state.services = await start_services(app.state.settings, stack)
+        yield
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The verifier API for ``settings`` (services start with the app's lifespan)."""
+    app = FastAPI(title="cyberian verifier", version=__version__, description=_DESCRIPTION,
+                  lifespan=_lifespan, redoc_url=None)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes,
+                       path_limits={"/models/upload": settings.max_upload_bytes})
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

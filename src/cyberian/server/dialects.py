@@ -1,0 +1,132 @@
+"""The two request dialects of ``POST /jobs`` and ``POST /verify``, resolved to a runnable spec.
+
+* model dialect: ``{"model": <id>, "inputs": [...]}``; the id is a catalog
+  model's CES ``name`` or one of the caller's uploaded models;
+* spec dialect: ``{"spec_yaml": <CES text>, "input_texts": [...]}``; the spec
+  names its model and tokenizer by SHA-256 only (file paths in it are never
+  opened); each hash must be one the store holds for this caller (a catalog
+  model, or one of the caller's uploads), and ``runtime.version`` must be the
+  installed engine's.
+
+Either way the result is a :class:`Resolved`: the spec reading its files from
+the store, the texts and the model id (``None`` for a spec naming no upload).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import yaml
+
+from ..exceptions import SpecError
+from ..spec import Spec, installed_engine_version, parse_spec
+from .errors import bad_request, invalid_spec
+from .modelstore import Catalog, ModelFiles
+from .store import Store
+from .uploads import get_upload, list_uploads
+
+__all__ = ["ModelResolver", "Resolved", "WorkBody", "spec_record"]
+
+
+class WorkBody(Protocol):
+    """What a job or verify request body carries (either dialect)."""
+
+    model: str | None
+    inputs: list[str] | None
+    spec_yaml: str | None
+    input_texts: list[str] | None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A request ready to run: spec (files in the store), texts, model id."""
+
+    spec: Spec
+    texts: Sequence[str]
+    model_id: str | None
+
+    @property
+    def chunk_count(self) -> int:
+        """Chunks of the spec's ``chunk_size`` (the quota unit)."""
+        return math.ceil(len(self.texts) / self.spec.chunk_size)
+
+
+def spec_record(spec: Spec) -> str:
+    """The spec as stored with a job: normalised YAML without file paths (same spec_hash)."""
+    return yaml.safe_dump(spec.hashed_document(), sort_keys=False)
+
+
+class ModelResolver:
+    """Resolves model ids and spec texts against the catalog and the caller's uploads."""
+
+    def __init__(self, store: Store, catalog: Catalog, files: ModelFiles) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._files = files
+
+    def stored(self, spec: Spec) -> Spec:
+        """``spec`` reading its files from the store (no permission check: for resumed jobs)."""
+        return spec.with_files(self._files.path(spec.model_sha256),
+                               self._files.path(spec.tokenizer_sha256))
+
+    def by_model_id(self, model_id: str, account_id: str) -> tuple[Spec, str]:
+        """The spec of a catalog model or of the caller's upload; 400 if unknown."""
+        entry = self._catalog.get(model_id)
+        if entry is not None:
+            return entry.spec, entry.name
+        upload = get_upload(self._store, model_id, account_id)
+        if upload is not None:
+            return self.stored(parse_spec(upload.spec_yaml)), upload.id
+        raise bad_request(f"unknown model {model_id!r} (GET /models lists the models you can "
+                          "use)", field="model")
+
+    def by_spec_text(self, text: str, account_id: str) -> tuple[Spec, str | None]:
+        """A client's CES text, validated and resolved; 400 ``invalid_spec`` naming the field."""
+        try:
+            spec = parse_spec(text)
+        except SpecError as exc:
+            raise invalid_spec(exc.message, field=exc.path) from None
+        installed = installed_engine_version()
+        if str(spec.runtime["version"]) != installed:
+            raise invalid_spec(f"runtime.version: the spec pins onnxruntime "
+                               f"{spec.runtime['version']}; this server runs {installed}",
+                               field="runtime.version")
+        uploads = {upload.sha256: upload for upload in list_uploads(self._store, account_id)}
+        if spec.model_sha256 not in self._catalog.model_hashes() | set(uploads):
+            raise invalid_spec(f"model.sha256: no model {spec.model_sha256} in this server's "
+                               "store (use a catalog model's hash or one you uploaded)",
+                               field="model.sha256")
+        tokenizers = self._catalog.tokenizer_hashes() | {
+            upload.tokenizer_sha256 for upload in uploads.values()}
+        if spec.tokenizer_sha256 not in tokenizers:
+            raise invalid_spec(f"tokenizer.sha256: no tokenizer {spec.tokenizer_sha256} in "
+                               "this server's store", field="tokenizer.sha256")
+        upload = uploads.get(spec.model_sha256)
+        return self.stored(spec), upload.id if upload is not None else None
+
+    def resolve(self, body: WorkBody, account_id: str) -> Resolved:
+        """Resolve a request in either dialect (exactly one); 400 on anything else."""
+        model_dialect = body.model is not None or body.inputs is not None
+        spec_dialect = body.spec_yaml is not None or body.input_texts is not None
+        if model_dialect == spec_dialect:
+            raise bad_request("give either model and inputs, or spec_yaml and input_texts "
+                              "(exactly one dialect)")
+        model_id: str | None
+        if model_dialect:
+            if body.model is None or body.inputs is None:
+                missing = "model" if body.model is None else "inputs"
+                raise bad_request(f"{missing} is required with the model dialect", field=missing)
+            spec, model_id = self.by_model_id(body.model, account_id)
+            texts, field = body.inputs, "inputs"
+        else:
+            if body.spec_yaml is None or body.input_texts is None:
+                missing = "spec_yaml" if body.spec_yaml is None else "input_texts"
+                raise bad_request(f"{missing} is required with the spec dialect", field=missing)
+            spec, model_id = self.by_spec_text(body.spec_yaml, account_id)
+            texts, field = body.input_texts, "input_texts"
+        if not texts:
+            raise bad_request(f"{field} must hold at least one text", field=field)
+        return Resolved(spec, texts, model_id)

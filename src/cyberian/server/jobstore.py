@@ -1,0 +1,243 @@
+"""Jobs, chunks and receipts in the store: the SQL behind the job lifecycle and VaaS.
+
+States: ``EXECUTING`` -> ``PROVING`` -> ``SETTLED`` (with a receipt, in the
+same transaction; a CHECK constraint makes a SETTLED row without a receipt
+impossible), or ``FAILED`` / ``REFUNDED``. Transitions only move forward:
+every status update names the states it may leave.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from ..commitments import ChunkCommitment
+from .store import Store
+from .timeutil import iso
+
+__all__ = [
+    "OPEN_STATES",
+    "TERMINAL_STATES",
+    "JobRecord",
+    "add_chunks",
+    "chunk_commitments",
+    "chunk_results",
+    "finish",
+    "get_job",
+    "get_receipt",
+    "insert_job",
+    "mark_proving",
+    "open_jobs",
+    "record_replays",
+    "restart_execution",
+    "settle",
+    "store_receipt",
+]
+
+OPEN_STATES: Final = ("EXECUTING", "PROVING")
+TERMINAL_STATES: Final = ("SETTLED", "FAILED", "REFUNDED")
+Kind = Literal["job", "vaas"]
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A stored job (or VaaS request): what was asked, where it stands, what it committed."""
+
+    id: str
+    account_id: str
+    kind: Kind
+    status: str
+    model_id: str | None
+    spec_hash: str
+    spec_yaml: str
+    input_count: int
+    chunk_count: int
+    chunks_done: int
+    nonce: bytes
+    input_root: str | None
+    output_root: str | None
+    sampled: tuple[int, ...] | None
+    executor_env: dict[str, Any] | None
+    receipt_id: str | None
+    error: str | None
+    created_at: str
+    updated_at: str
+
+    def __repr__(self) -> str:  # the nonce stays secret until the receipt reveals it
+        return f"JobRecord(id={self.id!r}, status={self.status!r})"
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+        """The record in ``row``."""
+        return cls(
+            id=row["id"], account_id=row["account_id"], kind=row["kind"], status=row["status"],
+            model_id=row["model_id"], spec_hash=row["spec_hash"], spec_yaml=row["spec_yaml"],
+            input_count=row["input_count"], chunk_count=row["chunk_count"],
+            chunks_done=row["chunks_done"], nonce=bytes.fromhex(row["nonce"]),
+            input_root=row["input_root"], output_root=row["output_root"],
+            sampled=tuple(json.loads(row["sampled"])) if row["sampled"] else None,
+            executor_env=json.loads(row["executor_env"]) if row["executor_env"] else None,
+            receipt_id=row["receipt_id"], error=row["error"], created_at=row["created_at"],
+            updated_at=row["updated_at"])
+
+    def view(self) -> dict[str, Any]:
+        """The public ``GET /jobs/{id}`` form (never the nonce before the receipt shows it)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "receipt_id": self.receipt_id,
+            "chunk_count": self.chunk_count,
+            "chunks_done": self.chunks_done,
+            "error": self.error,
+            "model": self.model_id,
+            "spec_hash": self.spec_hash,
+            "input_count": self.input_count,
+            "sampled_chunks": list(self.sampled) if self.sampled is not None else None,
+            "input_root": self.input_root,
+            "output_root": self.output_root,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def insert_job(conn: sqlite3.Connection, *, job_id: str, account_id: str, kind: Kind,
+               status: str, model_id: str | None, spec_hash: str, spec_yaml: str,
+               input_count: int, chunk_count: int, nonce: bytes, now: datetime,
+               receipt_id: str | None = None, chunks_done: int = 0,
+               roots: tuple[str, str] | None = None) -> None:
+    """Insert a job row (a VaaS request is inserted already SETTLED with its receipt)."""
+    stamp = iso(now)
+    conn.execute(
+        "INSERT INTO jobs (id, account_id, kind, status, model_id, spec_hash, spec_yaml, "
+        "input_count, chunk_count, chunks_done, nonce, input_root, output_root, receipt_id, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (job_id, account_id, kind, status, model_id, spec_hash, spec_yaml, input_count,
+         chunk_count, chunks_done, nonce.hex(), roots[0] if roots else None,
+         roots[1] if roots else None, receipt_id, stamp, stamp))
+
+
+def get_job(store: Store, job_id: str, *, account_id: str | None = None,
+            kind: Kind | None = "job") -> JobRecord | None:
+    """The job with this id (of this account and kind, when given), or ``None``."""
+    row = store.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    if row is None:
+        return None
+    record = JobRecord.from_row(row)
+    if (account_id is not None and record.account_id != account_id) or (
+            kind is not None and record.kind != kind):
+        return None
+    return record
+
+
+def open_jobs(store: Store) -> list[JobRecord]:
+    """Every job not yet in a terminal state, oldest first."""
+    rows = store.query("SELECT * FROM jobs WHERE status IN ('EXECUTING', 'PROVING') "
+                       "ORDER BY created_at, id")
+    return [JobRecord.from_row(row) for row in rows]
+
+
+def restart_execution(conn: sqlite3.Connection, job_id: str, now: datetime) -> None:
+    """Forget partial execution results (a resumed job re-executes from its inputs)."""
+    conn.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
+    conn.execute("UPDATE jobs SET chunks_done = 0, updated_at = ? WHERE id = ? "
+                 "AND status = 'EXECUTING'", (iso(now), job_id))
+
+
+def add_chunks(conn: sqlite3.Connection, job_id: str, chunks: Sequence[ChunkCommitment],
+               now: datetime) -> None:
+    """Record the executor's commitments of some chunks and advance ``chunks_done``."""
+    conn.executemany(
+        "INSERT INTO chunks (job_id, idx, input_commitment, output_commitment) "
+        "VALUES (?, ?, ?, ?)",
+        [(job_id, c.index, c.input_commitment, c.output_commitment) for c in chunks])
+    conn.execute("UPDATE jobs SET chunks_done = chunks_done + ?, updated_at = ? WHERE id = ? "
+                 "AND status = 'EXECUTING'", (len(chunks), iso(now), job_id))
+
+
+def chunk_commitments(store: Store, job_id: str) -> list[ChunkCommitment]:
+    """The executor's chunk commitments, in index order."""
+    rows = store.query("SELECT idx, input_commitment, output_commitment FROM chunks "
+                       "WHERE job_id = ? ORDER BY idx", (job_id,))
+    return [ChunkCommitment(row[0], row[1], row[2]) for row in rows]
+
+
+def mark_proving(conn: sqlite3.Connection, job_id: str, *, roots: tuple[str, str],
+                 sampled: Sequence[int], executor_env: Mapping[str, Any], now: datetime) -> None:
+    """Fix the roots and the drawn sample; the job moves to PROVING."""
+    conn.execute("UPDATE jobs SET status = 'PROVING', input_root = ?, output_root = ?, "
+                 "sampled = ?, executor_env = ?, updated_at = ? WHERE id = ? "
+                 "AND status = 'EXECUTING'",
+                 (roots[0], roots[1], json.dumps(list(sampled)), json.dumps(executor_env),
+                  iso(now), job_id))
+    conn.executemany("UPDATE chunks SET sampled = 1 WHERE job_id = ? AND idx = ?",
+                     [(job_id, index) for index in sampled])
+
+
+def record_replays(conn: sqlite3.Connection, job_id: str,
+                   outcomes: Iterable[tuple[int, str, bool]]) -> None:
+    """Store each replayed chunk's commitment and whether it matched."""
+    conn.executemany("UPDATE chunks SET replay_commitment = ?, replay_match = ? "
+                     "WHERE job_id = ? AND idx = ?",
+                     [(commitment, int(match), job_id, index)
+                      for index, commitment, match in outcomes])
+
+
+def store_receipt(conn: sqlite3.Connection, receipt: Mapping[str, Any], *, account_id: str,
+                  now: datetime) -> None:
+    """Insert a signed receipt."""
+    conn.execute("INSERT INTO receipts (id, account_id, job_id, kind, body, created_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?)",
+                 (receipt["receipt_id"], account_id, receipt["job_id"], receipt["kind"],
+                  json.dumps(receipt, separators=(",", ":")), iso(now)))
+
+
+def settle(conn: sqlite3.Connection, job_id: str, receipt: Mapping[str, Any], *,
+           account_id: str, now: datetime) -> None:
+    """Store the receipt and mark the job SETTLED with it (call inside one transaction)."""
+    store_receipt(conn, receipt, account_id=account_id, now=now)
+    changed = conn.execute("UPDATE jobs SET status = 'SETTLED', receipt_id = ?, error = NULL, "
+                           "updated_at = ? WHERE id = ? AND status = 'PROVING'",
+                           (receipt["receipt_id"], iso(now), job_id)).rowcount
+    if changed != 1:
+        raise RuntimeError(f"job {job_id} is not PROVING; not settling it")
+
+
+def finish(conn: sqlite3.Connection, job_id: str, status: Literal["FAILED", "REFUNDED"],
+           error: str, now: datetime) -> None:
+    """End a job without a receipt (its chunks stop counting against the quota)."""
+    conn.execute("UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ? "
+                 "AND status IN ('EXECUTING', 'PROVING')", (status, error, iso(now), job_id))
+
+
+def chunk_results(store: Store, job: JobRecord) -> list[dict[str, Any]]:
+    """The ``GET /jobs/{id}/results`` entries, one per chunk (PENDING until executed)."""
+    rows = {row["idx"]: row for row in store.query(
+        "SELECT * FROM chunks WHERE job_id = ? ORDER BY idx", (job.id,))}
+    results = []
+    for index in range(job.chunk_count):
+        row = rows.get(index)
+        if row is None:
+            results.append({"index": index, "status": "PENDING", "input_commitment": None,
+                            "output_commitment": None, "sampled": False, "replay_match": None})
+            continue
+        match = None if row["replay_match"] is None else bool(row["replay_match"])
+        status = {None: "COMMITTED", True: "VERIFIED", False: "MISMATCH"}[match]
+        results.append({"index": index, "status": status,
+                        "input_commitment": row["input_commitment"],
+                        "output_commitment": row["output_commitment"],
+                        "sampled": bool(row["sampled"]), "replay_match": match})
+    return results
+
+
+def get_receipt(store: Store, receipt_id: str, account_id: str) -> dict[str, Any] | None:
+    """The account's receipt with this id, or ``None``."""
+    row = store.query_one("SELECT body FROM receipts WHERE id = ? AND account_id = ?",
+                          (receipt_id, account_id))
+    if row is None:
+        return None
+    receipt: dict[str, Any] = json.loads(row[0])
+    return receipt

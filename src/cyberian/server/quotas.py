@@ -1,0 +1,237 @@
+"""Tiers, quota windows, usage, per-request limits, rate limits and in-flight reservations.
+
+* **Standing**: an account's effective tier at a moment. A trial whose end has
+  passed is ``free`` from ``trial_ends_at`` on; its free periods count from
+  there. Other tiers count periods of ``period_days`` from ``period_anchor``
+  (account creation, or the last tier change). The day is the UTC day.
+* **Usage is derived, never counted**: the chunks of an account's jobs (and
+  VaaS requests) created in the window whose status is not FAILED or
+  REFUNDED. A refund therefore returns chunks simply by changing the job's
+  status, and the numbers can never drift from the jobs that settled. Chunks
+  of VaaS requests still running are held as in-memory reservations, so two
+  concurrent requests cannot both spend the last chunks.
+* **Refusals**: 413 ``request_too_large`` (per-request limits), 402
+  ``quota_exceeded`` (period or day), 402 ``tier_required`` (a feature). For
+  a trial that has ended, every refusal the free tier makes is 402
+  ``trial_expired`` instead. Rate limiting (429) is about pace, not
+  entitlement, and stays 429.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from .accounts import Account
+from .config import Tier, TierLimits
+from .errors import ApiProblem
+from .store import Store
+from .timeutil import day_start, iso
+
+__all__ = [
+    "QuotaBook",
+    "RateLimiter",
+    "Standing",
+    "Usage",
+    "check_chunks",
+    "check_feature",
+    "check_request_size",
+    "derive_usage",
+    "standing_of",
+]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """An account's tier situation at one moment: effective tier, limits and windows."""
+
+    tier: Tier
+    effective_tier: Tier
+    trial_expired: bool
+    trial_ends_at: datetime | None
+    limits: TierLimits
+    period_start: datetime
+    period_end: datetime
+    day_start: datetime
+
+    @property
+    def subscription_status(self) -> Literal["trialing", "trial_expired", "active"]:
+        """``trialing``, ``trial_expired`` or ``active``."""
+        if self.tier != "trial":
+            return "active"
+        return "trial_expired" if self.trial_expired else "trialing"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Chunks consumed in the current period and the current UTC day."""
+
+    period: int
+    today: int
+
+
+def _period(anchor: datetime, days: int, now: datetime) -> tuple[datetime, datetime]:
+    length = timedelta(days=days)
+    if now < anchor:
+        return anchor, anchor + length
+    start = anchor + ((now - anchor) // length) * length
+    return start, start + length
+
+
+def standing_of(account: Account, tiers: dict[Tier, TierLimits], now: datetime) -> Standing:
+    """The account's standing at ``now``."""
+    trial_end = account.trial_ends_at
+    if account.tier == "trial":
+        trial_end = trial_end or account.period_anchor + timedelta(
+            days=tiers["trial"].period_days)
+        if now >= trial_end:
+            start, end = _period(trial_end, tiers["free"].period_days, now)
+            return Standing("trial", "free", True, trial_end, tiers["free"], start, end,
+                            day_start(now))
+        return Standing("trial", "trial", False, trial_end, tiers["trial"],
+                        account.period_anchor, trial_end, day_start(now))
+    limits = tiers[account.tier]
+    start, end = _period(account.period_anchor, limits.period_days, now)
+    return Standing(account.tier, account.tier, False, None, limits, start, end, day_start(now))
+
+
+def derive_usage(store: Store, account_id: str, standing: Standing) -> Usage:
+    """Chunks of the account's live or settled jobs created in the period and today."""
+    since = min(standing.period_start, standing.day_start)
+    row = store.query_one(
+        "SELECT COALESCE(SUM(CASE WHEN created_at >= :period THEN chunk_count END), 0), "
+        "       COALESCE(SUM(CASE WHEN created_at >= :day THEN chunk_count END), 0) "
+        "FROM jobs WHERE account_id = :account AND created_at >= :since "
+        "AND status NOT IN ('FAILED', 'REFUNDED')",
+        {"period": iso(standing.period_start), "day": iso(standing.day_start),
+         "account": account_id, "since": iso(since)})
+    assert row is not None
+    return Usage(period=int(row[0]), today=int(row[1]))
+
+
+def _refuse(standing: Standing, status: int, code: str, message: str,
+            **extra: Any) -> ApiProblem:
+    if standing.trial_expired:
+        ended = iso(standing.trial_ends_at) if standing.trial_ends_at else "earlier"
+        return ApiProblem(402, "trial_expired",
+                          f"the trial ended at {ended} and the free tier does not allow this "
+                          f"request: {message}", **extra)
+    return ApiProblem(status, code, message, **extra)
+
+
+def check_request_size(standing: Standing, *, input_count: int, chunk_count: int) -> None:
+    """Refuse a request over the tier's per-request limits (413 ``request_too_large``)."""
+    limits = standing.limits
+    if input_count > limits.max_input_texts:
+        raise _refuse(standing, 413, "request_too_large",
+                      f"{input_count} input texts; the {standing.effective_tier} tier allows "
+                      f"at most {limits.max_input_texts} per request",
+                      limit=limits.max_input_texts, requested=input_count)
+    if chunk_count > limits.max_chunks_per_request:
+        raise _refuse(standing, 413, "request_too_large",
+                      f"{chunk_count} chunks; the {standing.effective_tier} tier allows at most "
+                      f"{limits.max_chunks_per_request} per request",
+                      limit=limits.max_chunks_per_request, requested=chunk_count)
+
+
+def check_chunks(standing: Standing, usage: Usage, *, reserved: int, requested: int) -> None:
+    """Refuse ``requested`` chunks that would exceed the period or day quota (402)."""
+    windows = (
+        ("period", standing.limits.chunks_per_period, usage.period, standing.period_end),
+        ("day", standing.limits.chunks_per_day, usage.today,
+         standing.day_start + timedelta(days=1)),
+    )
+    for window, limit, used, resets in windows:
+        if limit is not None and used + reserved + requested > limit:
+            raise _refuse(
+                standing, 402, "quota_exceeded",
+                f"{requested} more chunks would exceed the {window} quota of the "
+                f"{standing.effective_tier} tier ({used + reserved} of {limit} used; resets at "
+                f"{iso(resets)})",
+                window=window, limit=limit, used=used + reserved, requested=requested,
+                resets_at=iso(resets))
+
+
+def check_feature(standing: Standing, feature: Literal["model_upload"]) -> None:
+    """Refuse a feature the tier lacks (402 ``tier_required``)."""
+    if not getattr(standing.limits, feature):
+        raise _refuse(standing, 402, "tier_required",
+                      f"{feature.replace('_', ' ')} needs the enterprise tier "
+                      f"(this account is {standing.effective_tier})",
+                      required_tier="enterprise")
+
+
+class RateLimiter:
+    """Per-key sliding one-minute windows of request times, in memory."""
+
+    WINDOW = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+
+    def hit(self, key: str, per_minute: int) -> float | None:
+        """Count a request; ``None`` if allowed, else seconds until one is (not counted)."""
+        now = self._clock()
+        hits = self._hits[key]
+        while hits and hits[0] <= now - self.WINDOW:
+            hits.popleft()
+        if len(hits) >= per_minute:
+            return max(0.001, hits[len(hits) - per_minute] + self.WINDOW - now)
+        hits.append(now)
+        return None
+
+    def check(self, key: str, per_minute: int) -> None:
+        """Count a request or raise 429 ``rate_limited`` with ``Retry-After``."""
+        wait = self.hit(key, per_minute)
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            raise ApiProblem(429, "rate_limited",
+                             f"more than {per_minute} requests per minute; retry in {seconds} s",
+                             headers={"Retry-After": str(seconds)}, retry_after_sec=seconds)
+
+
+class QuotaBook:
+    """Admission of chunk-consuming requests: derived usage plus in-flight reservations."""
+
+    def __init__(self, store: Store, tiers: dict[Tier, TierLimits]) -> None:
+        self._store = store
+        self._tiers = tiers
+        self._reserved: dict[str, int] = defaultdict(int)
+
+    def standing(self, account: Account, now: datetime) -> Standing:
+        """The account's standing at ``now``."""
+        return standing_of(account, self._tiers, now)
+
+    def usage(self, account: Account, now: datetime) -> Usage:
+        """Chunks consumed by settled or running work (reservations not included)."""
+        return derive_usage(self._store, account.id, self.standing(account, now))
+
+    def reserved(self, account_id: str) -> int:
+        """Chunks held by the account's in-flight VaaS requests."""
+        return self._reserved.get(account_id, 0)
+
+    def admit(self, account: Account, *, input_count: int, chunk_count: int,
+              now: datetime) -> None:
+        """Refuse (raise) unless the request fits the per-request limits and the quotas."""
+        standing = self.standing(account, now)
+        check_request_size(standing, input_count=input_count, chunk_count=chunk_count)
+        check_chunks(standing, derive_usage(self._store, account.id, standing),
+                     reserved=self.reserved(account.id), requested=chunk_count)
+
+    @contextmanager
+    def hold(self, account_id: str, chunks: int) -> Iterator[None]:
+        """Reserve chunks for the duration of the block."""
+        self._reserved[account_id] += chunks
+        try:
+            yield
+        finally:
+            self._reserved[account_id] -= chunks
+            if self._reserved[account_id] <= 0:
+                del self._reserved[account_id]

@@ -1,0 +1,14 @@
+"""One router per resource; :data:`ROUTERS` is what the app includes, in order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import account, auth, health, jobs, models, receipts, verify
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router, auth.router, account.router, models.router, jobs.router,
+    receipts.router, verify.router,
+)

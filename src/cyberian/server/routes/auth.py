@@ -1,0 +1,52 @@
+"""``POST /auth/register``, ``POST /auth/keys/rotate``, ``POST /auth/keys/revoke``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+
+from ..accounts import add_key, create_account, revoke_key
+from ..deps import PrincipalDep, ServicesDep
+from ..errors import ApiProblem, not_found
+from ..schemas import RevokeRequest
+from ..services import REGISTRATIONS_PER_MINUTE
+from ..timeutil import iso, utcnow
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post("/auth/register", status_code=status.HTTP_201_CREATED)
+async def register(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Open a trial account and mint its first key (shown only in this answer)."""
+    if not services.settings.registration_enabled:
+        raise ApiProblem(403, "forbidden", "registration is turned off on this server; ask its "
+                                           "operator for an API key")
+    client = request.client.host if request.client else "unknown"
+    services.registrations.check(f"register:{client}", REGISTRATIONS_PER_MINUTE)
+    account, key_id, secret = create_account(
+        services.store, "trial", now=utcnow(),
+        trial_days=services.settings.tiers["trial"].period_days)
+    return {"api_key": secret, "key_id": key_id, "account_id": account.id, "tier": account.tier,
+            "trial_ends_at": iso(account.trial_ends_at) if account.trial_ends_at else None}
+
+
+@router.post("/auth/keys/rotate", status_code=status.HTTP_201_CREATED)
+async def rotate(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """Mint another key for this account; existing keys stay valid until revoked."""
+    with services.store.transaction() as conn:
+        key_id, secret = add_key(conn, principal.account.id, principal.account.tier, utcnow())
+    return {"api_key": secret, "key_id": key_id}
+
+
+@router.post("/auth/keys/revoke")
+async def revoke(body: RevokeRequest, principal: PrincipalDep,
+                 services: ServicesDep) -> dict[str, Any]:
+    """Revoke one of this account's keys by its ``key_id`` (idempotent)."""
+    revoked = revoke_key(services.store, body.key_id, now=utcnow(),
+                         account_id=principal.account.id)
+    if revoked is None:
+        raise not_found(f"key {body.key_id!r}")
+    return {"revoked": revoked.key_id}

@@ -1,0 +1,43 @@
+"""Request bodies of the JSON routes (their OpenAPI schemas come from these models).
+
+Types are strict (a number is not a text); unknown fields are ignored, so
+clients that send extra fields keep working. Which fields must go together is
+checked by :mod:`cyberian.server.dialects`, which can say exactly what is
+missing.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["JobRequest", "RevokeRequest", "VerifyRequest"]
+
+
+class JobRequest(BaseModel):
+    """A batch to embed: ``model`` + ``inputs``, or ``spec_yaml`` + ``input_texts``."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    model: str | None = Field(default=None, max_length=200,
+                              description="A catalog model's name or your uploaded model's id.")
+    inputs: list[str] | None = Field(default=None, description="The texts (model dialect).")
+    spec_yaml: str | None = Field(default=None, max_length=1_000_000,
+                                  description="CES text naming its files by SHA-256 only.")
+    input_texts: list[str] | None = Field(default=None, description="The texts (spec dialect).")
+
+
+class VerifyRequest(JobRequest):
+    """A VaaS request: a job body plus exactly one kind of claimed output commitment."""
+
+    claimed_output_commitment: str | None = Field(
+        default=None, description="SHA-256 (hex) of all output rows as little-endian float32.")
+    claimed_output_commitments: list[str] | None = Field(
+        default=None, description="One SHA-256 per block of the spec's vaas_block inputs.")
+
+
+class RevokeRequest(BaseModel):
+    """Which key to revoke."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    key_id: str = Field(min_length=1, max_length=64, description="The key's public key_id.")

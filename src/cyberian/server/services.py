@@ -1,0 +1,110 @@
+"""Everything a running server holds, built at startup and torn down at shutdown.
+
+Startup order: data dir, database (migrated), signing key, model store and
+catalog (building the shipped models on first use), worker processes (which
+preload the catalog), then the job machinery, which removes orphaned job
+folders and resumes every open job.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from .batching import VerifyBatcher
+from .config import Settings
+from .dialects import ModelResolver
+from .events import JobEvents
+from .faults import ENV_VAR, faults_from_env
+from .jobs import JobManager
+from .modelstore import Catalog, ModelFiles
+from .pipeline import Pipeline
+from .quotas import QuotaBook, RateLimiter
+from .signer import Signer
+from .store import Store
+from .timeutil import utcnow
+from .uploads import Uploads
+from .vaas import VerifyService
+from .workers import WorkerPool
+
+__all__ = ["REGISTRATIONS_PER_MINUTE", "Services", "start_services"]
+
+_log = logging.getLogger("cyberian.server")
+
+REGISTRATIONS_PER_MINUTE = 10
+"""Accounts one client address may register per minute."""
+
+
+@dataclass
+class Services:
+    """The server's state: settings, store, keys, models, workers and the services on top."""
+
+    settings: Settings
+    store: Store
+    signer: Signer
+    files: ModelFiles
+    catalog: Catalog
+    resolver: ModelResolver
+    quotas: QuotaBook
+    limiter: RateLimiter
+    registrations: RateLimiter
+    pool: WorkerPool
+    jobs: JobManager
+    vaas: VerifyService
+    uploads: Uploads
+
+
+def _warn_faults() -> None:
+    faults = faults_from_env()
+    if faults is not None:
+        banner = "!" * 72
+        _log.warning("%s", banner)
+        _log.warning("TEST-ONLY FAULT INJECTION IS ON (%s): %s", ENV_VAR, faults.describe())
+        _log.warning("this server produces WRONG RESULTS on purpose; never use it for real work")
+        _log.warning("%s", banner)
+
+
+async def start_services(settings: Settings, stack: AsyncExitStack) -> Services:
+    """Build and start every service; ``stack`` closes them again (in reverse order)."""
+    _warn_faults()
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o700)
+    store = Store(settings.db_path)
+    stack.callback(store.close)
+    _log.info("database %s (schema version %d)", settings.db_path, store.schema_version)
+    signer = Signer(data / "keys", store)
+    _log.info("receipts are signed with key %s", signer.ensure(utcnow()))
+    shutil.rmtree(data / "tmp", ignore_errors=True)
+    files = ModelFiles(data / "models", data / "tmp")
+    catalog = Catalog.seed(settings.specs_dir, files)
+    pool = WorkerPool(executors=settings.workers, threads=settings.worker_threads,
+                      preload=catalog.specs())
+    stack.push_async_callback(pool.close)
+    await pool.start()
+    resolver = ModelResolver(store, catalog, files)
+    quotas = QuotaBook(store, settings.tiers)
+    events = JobEvents()
+    jobs_dir = data / "jobs"
+    pipeline = Pipeline(store=store, resolver=resolver, pool=pool, signer=signer,
+                        events=events, jobs_dir=jobs_dir)
+    jobs = JobManager(store=store, resolver=resolver, quotas=quotas, pipeline=pipeline,
+                      events=events, jobs_dir=jobs_dir, queue_size=settings.queue_size,
+                      busy_retry_after_sec=settings.busy_retry_after_sec)
+    stack.push_async_callback(jobs.close)
+    removed = jobs.cleanup_orphans()
+    if removed:
+        _log.info("removed %d orphaned job folders", removed)
+    batcher = VerifyBatcher(pool, max_texts=settings.vaas_batch_texts)
+    stack.push_async_callback(batcher.close)
+    vaas = VerifyService(store=store, resolver=resolver, quotas=quotas, batcher=batcher,
+                         signer=signer, capacity=jobs.capacity)
+    resumed = jobs.recover()
+    if resumed:
+        _log.info("resumed %d open jobs", resumed)
+    return Services(settings=settings, store=store, signer=signer, files=files, catalog=catalog,
+                    resolver=resolver, quotas=quotas, limiter=RateLimiter(),
+                    registrations=RateLimiter(), pool=pool, jobs=jobs, vaas=vaas,
+                    uploads=Uploads(store, files, catalog, pool))

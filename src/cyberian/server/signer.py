@@ -1,0 +1,97 @@
+"""The server's receipt-signing keys under ``<data-dir>/keys``.
+
+Private keys are PKCS#8 PEM files named ``<keyid>.pem``, created with mode
+0600 in a 0700 folder; the ``signing_keys`` table lists every public key with
+its creation time. The newest key signs; every listed key stays published at
+``GET /keys``, so receipts signed before a rotation still verify. Rotation
+(``cyberian keys rotate-signing``) is safe while the server runs: the server
+looks up the newest key id each time it signs.
+"""
+
+from __future__ import annotations
+
+import logging
+import stat
+from datetime import datetime
+from pathlib import Path
+
+from ..signing import (
+    PublicKey,
+    SigningKey,
+    generate_signing_key,
+    load_signing_key,
+    save_signing_key,
+)
+from .store import Store
+from .timeutil import iso
+
+__all__ = ["Signer"]
+
+_log = logging.getLogger("cyberian.server")
+
+
+class Signer:
+    """Loads, creates and rotates the signing keys of one data dir."""
+
+    def __init__(self, keys_dir: Path, store: Store) -> None:
+        self._dir = keys_dir
+        self._store = store
+        self._loaded: dict[str, SigningKey] = {}
+
+    def _create(self, now: datetime) -> SigningKey:
+        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._dir.chmod(0o700)
+        key = generate_signing_key()
+        path = self._dir / f"{key.keyid}.pem"
+        save_signing_key(key, path)
+        try:
+            self._store.execute(
+                "INSERT INTO signing_keys (keyid, public_key, created_at) VALUES (?, ?, ?)",
+                (key.keyid, key.public_key.to_base64(), iso(now)))
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        self._loaded[key.keyid] = key
+        return key
+
+    def ensure(self, now: datetime) -> str:
+        """Create the first key if there is none; returns the current key id."""
+        keyid = self._current_keyid()
+        if keyid is None:
+            keyid = self._create(now).keyid
+            _log.info("generated receipt-signing key %s", keyid)
+        self.current()  # load it now: a missing or unreadable key file fails at startup
+        return keyid
+
+    def rotate(self, now: datetime) -> str:
+        """Create a new key that signs from now on; older keys stay published."""
+        return self._create(now).keyid
+
+    def _current_keyid(self) -> str | None:
+        row = self._store.query_one(
+            "SELECT keyid FROM signing_keys ORDER BY created_at DESC, rowid DESC LIMIT 1")
+        return str(row[0]) if row is not None else None
+
+    def current(self) -> SigningKey:
+        """The key that signs now (the newest one)."""
+        keyid = self._current_keyid()
+        if keyid is None:
+            raise RuntimeError("no signing key: call ensure() first")
+        key = self._loaded.get(keyid)
+        if key is None:
+            path = self._dir / f"{keyid}.pem"
+            mode = path.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                _log.warning("signing key file %s is readable by others (mode %o); chmod 600 it",
+                             path, stat.S_IMODE(mode))
+            key = load_signing_key(path)
+            if key.keyid != keyid:
+                raise RuntimeError(f"{path} does not hold key {keyid}")
+            self._loaded[keyid] = key
+        return key
+
+    def public_keys(self) -> list[PublicKey]:
+        """Every published public key, newest first."""
+        rows = self._store.query(
+            "SELECT public_key FROM signing_keys ORDER BY created_at DESC, rowid DESC")
+        return [PublicKey.from_base64(row[0]) for row in rows]

@@ -1,0 +1,159 @@
+"""Verification as a Service: ``POST /verify`` re-executes the caller's batch and compares.
+
+The caller ran inference itself and claims either one output commitment for
+the whole output (one block of every input) or one per block of the spec's
+``verification.vaas_block`` inputs (default 1000), in order. The server runs
+every block in its executors (coalesced with other requests) and compares.
+All equal: a signed ``vaas`` receipt -- its chunks are the blocks (so its
+``chunk_size`` is the block size), every block was replayed (rate 1.0) by the
+server, the executor is the caller (``{"party": "caller"}``) and the replayer
+is the server. The first differing block: 422 ``verification_failed``.
+
+Quota: ``ceil(inputs / chunk_size)`` chunks of the spec, reserved while the
+request runs and consumed only on success, when the receipt and the request
+row are stored together in one transaction. A refusal or a 422 stores and
+spends nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any, Final
+
+from ..commitments import ChunkCommitment, is_commitment
+from ..receipts import ReplayRecord, build_receipt_body, sign_receipt
+from ..sampling import new_nonce, resolve_sampling
+from . import idempotency, jobstore
+from .auth import Principal
+from .batching import VerifyBatcher
+from .capacity import Capacity
+from .dialects import ModelResolver, Resolved, spec_record
+from .errors import ApiProblem, bad_request
+from .quotas import QuotaBook
+from .schemas import VerifyRequest
+from .signer import Signer
+from .store import Store
+from .timeutil import utcnow
+
+__all__ = ["CALLER_ENVIRONMENT", "ROUTE", "VerifyService"]
+
+ROUTE: Final = "POST /verify"
+CALLER_ENVIRONMENT: Final = {"party": "caller"}
+
+
+def _claims(body: VerifyRequest, resolved: Resolved) -> tuple[list[str], int]:
+    """The claimed commitments and the block size they cover; 400 if malformed."""
+    single, several = body.claimed_output_commitment, body.claimed_output_commitments
+    if (single is None) == (several is None):
+        raise bad_request("give exactly one of claimed_output_commitment (the whole output) "
+                          "or claimed_output_commitments (one per block)")
+    count = len(resolved.texts)
+    if single is not None:
+        claims, block, field = [single], count, "claimed_output_commitment"
+    else:
+        assert several is not None
+        block = int(resolved.spec.verification["vaas_block"])
+        expected = math.ceil(count / block)
+        if len(several) != expected:
+            raise ApiProblem(
+                400, "commitment_count_mismatch",
+                f"expected {expected} commitments (one per block of {block} inputs for "
+                f"{count} inputs), got {len(several)}", expected=expected, got=len(several),
+                block_size=block)
+        claims, field = list(several), "claimed_output_commitments"
+    normalised = [claim.lower() for claim in claims]
+    for position, claim in enumerate(normalised):
+        if not is_commitment(claim):
+            where = field if single is not None else f"{field}[{position}]"
+            raise bad_request(f"{where} must be a SHA-256 of 64 hex digits", field=where)
+    return normalised, block
+
+
+class VerifyService:
+    """Runs VaaS requests: validation, quota, coalesced re-execution, receipts."""
+
+    def __init__(self, *, store: Store, resolver: ModelResolver, quotas: QuotaBook,
+                 batcher: VerifyBatcher, signer: Signer, capacity: Capacity) -> None:
+        self._store = store
+        self._resolver = resolver
+        self._quotas = quotas
+        self._batcher = batcher
+        self._signer = signer
+        self._capacity = capacity
+        self._flights: idempotency.SingleFlight[dict[str, Any]] = idempotency.SingleFlight()
+
+    async def verify(self, principal: Principal, body: VerifyRequest,
+                     key: str | None) -> dict[str, Any]:
+        """The receipt for a verified request (or the one an identical earlier request got)."""
+        account_id = principal.account.id
+        request_sha = idempotency.fingerprint(body.model_dump(exclude_none=True))
+        if key is None:
+            return await self._verify(principal, body, None, request_sha)
+        record = idempotency.lookup(self._store, account_id, ROUTE, key)
+        if record is not None:
+            if record.request_sha256 != request_sha:
+                raise idempotency.reused(key)
+            receipt = jobstore.get_receipt(self._store, record.resource_id, account_id)
+            assert receipt is not None
+            return receipt
+        return await self._flights.run(
+            (account_id, key), request_sha,
+            lambda: self._verify(principal, body, key, request_sha), key)
+
+    async def _verify(self, principal: Principal, body: VerifyRequest, key: str | None,
+                      request_sha: str) -> dict[str, Any]:
+        account = principal.account
+        self._capacity.check()
+        resolved = self._resolver.resolve(body, account.id)
+        claims, block = _claims(body, resolved)
+        chunks = resolved.chunk_count
+        self._quotas.admit(account, input_count=len(resolved.texts), chunk_count=chunks,
+                           now=utcnow())
+        with self._capacity.vaas_slot(), self._quotas.hold(account.id, chunks):
+            computed = await self._batcher.commit(resolved.spec, resolved.texts, block)
+            for index, ((_, expected), claimed) in enumerate(
+                    zip(computed.blocks, claims, strict=True)):
+                if expected != claimed:
+                    raise ApiProblem(
+                        422, "verification_failed",
+                        f"block {index} does not match: the server computed {expected}, "
+                        f"you claimed {claimed}",
+                        reason=f"block {index}: expected {expected}, claimed {claimed}",
+                        block=index, expected=expected, claimed=claimed)
+            return self._issue(principal, resolved, computed.blocks, block, computed.manifest,
+                               key, request_sha)
+
+    def _issue(self, principal: Principal, resolved: Resolved,
+               blocks: tuple[tuple[str, str], ...], block: int, manifest: dict[str, Any],
+               key: str | None, request_sha: str) -> dict[str, Any]:
+        account_id = principal.account.id
+        request_id = f"vaas_{uuid.uuid4().hex}"
+        signing_key = self._signer.current()
+        entries = [ChunkCommitment(index, inputs, outputs)
+                   for index, (inputs, outputs) in enumerate(blocks)]
+        nonce = new_nonce()
+        body = build_receipt_body(
+            spec=resolved.spec, kind="vaas", job_id=request_id, chunks=entries,
+            input_count=len(resolved.texts), issuer_keyid=signing_key.keyid,
+            executor_environment=CALLER_ENVIRONMENT, replayer_environment=manifest,
+            plan=resolve_sampling({"sample_rate": 1.0}, len(entries)), nonce=nonce,
+            replays=[ReplayRecord(entry.index, entry.output_commitment, True)
+                     for entry in entries],
+            chunk_size=block)
+        receipt = sign_receipt(body, signing_key)
+        now = utcnow()
+        with self._store.transaction() as conn:
+            jobstore.store_receipt(conn, receipt, account_id=account_id, now=now)
+            jobstore.insert_job(
+                conn, job_id=request_id, account_id=account_id, kind="vaas", status="SETTLED",
+                model_id=resolved.model_id, spec_hash=resolved.spec.spec_hash,
+                spec_yaml=spec_record(resolved.spec), input_count=len(resolved.texts),
+                chunk_count=resolved.chunk_count, nonce=nonce, now=now,
+                receipt_id=receipt["receipt_id"], chunks_done=resolved.chunk_count,
+                roots=(receipt["input_root"], receipt["output_root"]))
+            if key is not None:
+                idempotency.remember(conn, account_id=account_id, route=ROUTE, key=key,
+                                     request_sha256=request_sha, status_code=200,
+                                     resource_id=receipt["receipt_id"], now=now)
+        return receipt

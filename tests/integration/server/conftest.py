@@ -1,0 +1,37 @@
+"""Fixtures of the server integration tests: the tiny catalog and a shared live server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_harness import LiveServer, running_server, write_catalog
+
+from cyberian.spec import Spec, load_spec
+
+
+@pytest.fixture(scope="session")
+def catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny-model catalog folder (``tiny`` and ``tiny-all``)."""
+    return write_catalog(tmp_path_factory.mktemp("catalog"))
+
+
+@pytest.fixture(scope="session")
+def tiny(catalog_dir: Path) -> Spec:
+    """The ``tiny`` catalog spec (chunk_size 4, sample_rate 0.5)."""
+    return load_spec(catalog_dir / "tiny.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_all(catalog_dir: Path) -> Spec:
+    """The ``tiny-all`` catalog spec (sample_rate 1.0, vaas_block 3)."""
+    return load_spec(catalog_dir / "tiny-all.yaml")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path) -> Iterator[LiveServer]:
+    """One server shared by the tests that need no special configuration (2 executors)."""
+    with running_server(tmp_path_factory.mktemp("shared"), catalog_dir,
+                        args=("--workers", "2")) as live:
+        yield live
