@@ -23,9 +23,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import accounts, keys, models, receipt, serve, spec  # noqa: PLC0415
+    from . import accounts, bench, keys, models, receipt, serve, spec  # noqa: PLC0415
 
-    for group in (models.group, spec.group, keys.group, receipt.group, accounts.group):
+    for group in (models.group, spec.group, keys.group, receipt.group, bench.group,
+                  accounts.group):
         main.add_command(group)
     main.add_command(serve.command)
 

@@ -223,6 +223,24 @@ def _attention(g: _Graph, weights: Weights, x: str, mask: str, i: int, cfg: Bert
     return _layer_norm(g, weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
 
 
+def _fused_attention(g: _Graph, weights: Weights, x: str, mask: str, i: int,
+                     cfg: BertConfig) -> str:
+    h = cfg.hidden_size
+    key = f"encoder.layer.{i}.attention"
+    name = f"layer{i}.attn"
+    w_qkv = np.concatenate([_tensor(weights, f"{key}.self.{part}.weight", (h, h)).T
+                            for part in ("query", "key", "value")], axis=1)
+    b_qkv = np.concatenate([_tensor(weights, f"{key}.self.{part}.bias", (h,))
+                            for part in ("query", "key", "value")])
+    context = g.op("Attention", [x, g.const(f"{name}.qkv.weight", w_qkv),
+                                 g.const(f"{name}.qkv.bias", b_qkv), mask],
+                   f"{name}.fused", domain="com.microsoft",
+                   num_heads=cfg.num_attention_heads)
+    projected = _linear(g, weights, context, f"{key}.output.dense", f"{name}.out", h, h)
+    residual = g.op("Add", [projected, x], f"{name}.residual")
+    return _layer_norm(g, weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
+
+
 def _feed_forward(g: _Graph, weights: Weights, x: str, i: int, cfg: BertConfig) -> str:
     h, inner = cfg.hidden_size, cfg.intermediate_size
     name = f"layer{i}.ffn"
@@ -241,13 +259,23 @@ def _feed_forward(g: _Graph, weights: Weights, x: str, i: int, cfg: BertConfig) 
                        f"{name}.norm", cfg)
 
 
-def build_bert_graph(weights: Weights, cfg: BertConfig, *, name: str) -> onnx.ModelProto:
-    """The ONNX model of the encoder described by ``cfg`` with ``weights`` (HF key names)."""
+def build_bert_graph(weights: Weights, cfg: BertConfig, *, name: str,
+                     fused_attention: bool = False) -> onnx.ModelProto:
+    """The ONNX model of the encoder described by ``cfg`` with ``weights`` (HF key names).
+
+    ``fused_attention`` swaps each layer's attention block for ONNX Runtime's
+    ``com.microsoft.Attention`` contrib kernel: a benchmark variant only
+    (runs on ONNX Runtime alone; never what a recipe ships).
+    """
     g = _Graph()
     x = _embeddings(g, weights, cfg)
-    mask = _additive_mask(g)
+    if fused_attention:
+        mask = g.op("Cast", ["attention_mask"], "mask.int32", to=TensorProto.INT32)
+    else:
+        mask = _additive_mask(g)
+    attention = _fused_attention if fused_attention else _attention
     for i in range(cfg.num_hidden_layers):
-        x = _feed_forward(g, weights, _attention(g, weights, x, mask, i, cfg), i, cfg)
+        x = _feed_forward(g, weights, attention(g, weights, x, mask, i, cfg), i, cfg)
     g.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
 
     def int_input(input_name: str) -> onnx.ValueInfoProto:
@@ -261,16 +289,20 @@ def build_bert_graph(weights: Weights, cfg: BertConfig, *, name: str) -> onnx.Mo
                                        ["batch", "sequence", cfg.hidden_size])],
         initializer=g.initializers,
     )
+    opsets = [helper.make_opsetid("", OPSET)]
+    if fused_attention:
+        opsets.append(helper.make_opsetid("com.microsoft", 1))
     model = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
+        opset_imports=opsets,
         producer_name="cyberian.models.bert",
         producer_version=BUILDER_VERSION,
         ir_version=IR_VERSION,
     )
     meta = {"builder_version": BUILDER_VERSION, **{k: str(v) for k, v in cfg.as_dict().items()}}
     helper.set_model_props(model, meta)
-    onnx.checker.check_model(model, full_check=True)
+    if not fused_attention:  # the checker does not know ONNX Runtime's contrib ops
+        onnx.checker.check_model(model, full_check=True)
     return model
 
 

