@@ -4,8 +4,9 @@ The corpus is real English prose from the Python 3.11 standard library's own
 documentation (``pydoc_data.topics`` and the module, class and function
 docstrings of ``Lib/*.py``; PSF licence): 2,200 sentences plus every long
 paragraph (over 650 characters, about 30), shuffled with a fixed seed. With
-the shipped tokenizer the median text is about 20 tokens and a few dozen run past 128 (some past the 256-token
-truncation). Run with Python 3.11 to reproduce the committed file.
+the shipped tokenizer the median text is about 20 tokens and a few dozen run
+past 128 (some past the 256-token truncation). Run with Python 3.11 to
+reproduce the committed file.
 """
 
 from __future__ import annotations
