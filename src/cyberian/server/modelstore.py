@@ -3,9 +3,11 @@
 Files live under ``<data-dir>/models`` named by their SHA-256 (no extension);
 a file is only ever added by copying it while hashing, so a name always
 matches its content. At startup every spec in the catalog folder (the shipped
-``specs/`` by default) is loaded; its model is built from the pinned weights
-on first use (:func:`~cyberian.models.ensure_model_files`), its two files are
-copied into the store, and the catalog lists it under its CES ``name``. A
+``specs/`` by default) is loaded; its two files are copied into the store
+(from next to the spec, or -- when they are not there -- built from the
+spec's shipped recipe and pinned weights into the data dir, never into the
+possibly read-only package), and the catalog lists it under its CES
+``name``. A
 spec whose files cannot be produced is left out of the catalog with a
 warning instead of stopping the server.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +25,8 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from ..exceptions import CyberianError
-from ..models.build import ensure_model_files
+from ..models.build import build_recipe
+from ..models.recipes import find_recipe
 from ..spec import Spec, load_spec
 
 __all__ = ["Catalog", "CatalogEntry", "ModelFiles", "spec_description"]
@@ -164,13 +168,26 @@ class Catalog:
         return cls(ordered)
 
 
+def _source_files(spec: Spec, build_dir: Path) -> tuple[Path, Path]:
+    """The spec's files: next to it, or built from its shipped recipe into ``build_dir``."""
+    if spec.model_path.is_file() and spec.tokenizer_path.is_file():
+        return spec.model_path, spec.tokenizer_path
+    recipe = find_recipe(model_sha256=spec.model_sha256)
+    if recipe is None or recipe.tokenizer.sha256 != spec.tokenizer_sha256:
+        raise CyberianError(f"{spec.model_path} is missing and no shipped recipe builds it")
+    _log.info("catalog: building %s from its pinned weights (first start)", spec.name)
+    built = build_recipe(recipe, build_dir)  # never writes next to the (maybe read-only) spec
+    return built.model_path, built.tokenizer_path
+
+
 def _stored_spec(spec: Spec, files: ModelFiles) -> Spec:
     model, tokenizer = spec.model_sha256, spec.tokenizer_sha256
     if not (files.has(model) and files.has(tokenizer)):
-        built = ensure_model_files(spec)
-        if built is not None:
-            _log.info("catalog: built %s from its pinned weights", spec.name)
-        spec.check_pins()
-        files.add_copy(spec.model_path, model)
-        files.add_copy(spec.tokenizer_path, tokenizer)
+        build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=files.tmp_dir))
+        try:
+            model_file, tokenizer_file = _source_files(spec, build_dir)
+            files.add_copy(model_file, model)  # both copies check the pinned hashes
+            files.add_copy(tokenizer_file, tokenizer)
+        finally:
+            shutil.rmtree(build_dir, ignore_errors=True)
     return spec.with_files(files.path(model), files.path(tokenizer))

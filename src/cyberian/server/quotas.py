@@ -222,6 +222,9 @@ class QuotaBook:
         """Refuse (raise) unless the request fits the per-request limits and the quotas."""
         standing = self.standing(account, now)
         check_request_size(standing, input_count=input_count, chunk_count=chunk_count)
+        limits = standing.limits
+        if limits.chunks_per_period is None and limits.chunks_per_day is None:
+            return  # unlimited: no need to add anything up
         check_chunks(standing, derive_usage(self._store, account.id, standing),
                      reserved=self.reserved(account.id), requested=chunk_count)
 

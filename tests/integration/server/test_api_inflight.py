@@ -46,7 +46,7 @@ def test_wait_returns_when_the_status_changes(slow: LiveServer, account: Account
     started = time.monotonic()
     short = client.get(f"/jobs/{job['id']}/wait", params={"max_wait": 0.3}).json()
     assert short["status"] == "EXECUTING"
-    assert 0.25 <= time.monotonic() - started < 0.9
+    assert 0.25 <= time.monotonic() - started < 3
     changed = client.get(f"/jobs/{job['id']}/wait", params={"max_wait": 25}).json()
     assert changed["status"] == "PROVING"
     assert time.monotonic() - started < 10
@@ -117,11 +117,13 @@ def _alive(pid: int) -> bool:
 def test_kill_9_mid_job_then_restart_resumes_everything(slow: LiveServer,
                                                         account: Account) -> None:
     client = slow.client(account)
-    proving = client.post("/jobs", json={"model": "tiny-all", "inputs": texts(40, "p")}).json()
+    proving = client.post("/jobs", json={"model": "tiny", "inputs": texts(80, "p")}).json()
     deadline = time.monotonic() + 30
-    while _status(client, proving["id"])["status"] != "PROVING":
+    while (state := _status(client, proving["id"]))["status"] != "PROVING":
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    sample_before_crash = state["sampled_chunks"]
+    assert len(sample_before_crash) == 10  # type: ignore[arg-type]
     executing = client.post("/jobs", json={"model": "tiny", "inputs": texts(80, "e")}).json()
     time.sleep(0.3)
     assert _status(client, executing["id"])["status"] == "EXECUTING"
@@ -139,11 +141,14 @@ def test_kill_9_mid_job_then_restart_resumes_everything(slow: LiveServer,
     slow.start()
     client = slow.client(account)
     keys = parse_keys_document(client.get("/keys").json())
+    receipts = {}
     for job in (proving, executing):
         final = wait_settled(client, job["id"])
         assert final["status"] == "SETTLED", final
-        receipt = client.get(f"/receipts/{final['receipt_id']}").json()
-        verify_receipt(receipt, keys)
+        receipts[job["id"]] = client.get(f"/receipts/{final['receipt_id']}").json()
+        verify_receipt(receipts[job["id"]], keys)
+    # the stored nonce keeps the sample: the receipt shows the one drawn before the crash
+    assert receipts[proving["id"]]["sampling"]["indices"] == sample_before_crash
     assert "resumed 2 open jobs" in slow.log()
     assert not orphan.exists()
     assert slow.scalar("SELECT COUNT(*) FROM jobs WHERE status = 'SETTLED' "
@@ -153,4 +158,4 @@ def test_kill_9_mid_job_then_restart_resumes_everything(slow: LiveServer,
     settled = slow.scalar("SELECT SUM(chunk_count) FROM jobs WHERE account_id = ? "
                           "AND status = 'SETTLED'", (account.id,))
     usage = client.get("/account").json()
-    assert usage["chunks_consumed_period"] == settled == math.ceil(40 / 4) + math.ceil(80 / 4)
+    assert usage["chunks_consumed_period"] == settled == 2 * math.ceil(80 / 4)
