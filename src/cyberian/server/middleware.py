@@ -44,6 +44,7 @@ class BodyLimitMiddleware:
         received = 0
 
         async def counted() -> Message:
+            """The next body message, counted against the limit."""
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":

@@ -124,6 +124,7 @@ class Pipeline:
         manifests: list[dict[str, object]] = []
 
         async def run_piece(start: int) -> None:
+            """Execute the piece starting at text ``start`` and record its commitments."""
             async with slots:
                 result = await self._pool.on_executor(
                     execute_piece, spec, list(texts[start:start + piece]), start // size,

@@ -89,6 +89,7 @@ _PROVERS: OrderedDict[tuple[str, str, str], Prover] = OrderedDict()
 def _task(fn: Callable[_P, _T]) -> Callable[_P, _T]:
     @wraps(fn)
     def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """``fn``, with every failure turned into a picklable :class:`TaskFailed`."""
         try:
             return fn(*args, **kwargs)
         except TaskFailed:
