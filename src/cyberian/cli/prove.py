@@ -12,10 +12,12 @@ output file appears whole, or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,13 +64,18 @@ def _environment_line(manifest: dict[str, Any]) -> str:
 
 
 def _check_options(expect: str | None, golden: Path | None, write_golden: Path | None,
-                   receipt: Path | None, signing_key: Path | None) -> None:
+                   receipt: Path | None, signing_key: Path | None, verify: bool,
+                   server: str | None) -> None:
     if expect is not None and not is_commitment(expect.lower()):
         raise click.BadParameter("must be a SHA-256 of 64 hex digits", param_hint="--expect")
     if golden is not None and write_golden is not None:
         raise click.UsageError("--golden and --write-golden exclude each other")
-    if (receipt is None) != (signing_key is None):
-        raise click.UsageError("--receipt and --signing-key go together")
+    if verify and signing_key is not None:
+        raise click.UsageError("--verify gets its receipt from the verifier; drop --signing-key")
+    if not verify and (receipt is None) != (signing_key is None):
+        raise click.UsageError("--receipt needs --signing-key (or --verify)")
+    if server is not None and not verify:
+        raise click.UsageError("--server goes with --verify")
 
 
 @click.command(cls=CyberianCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,9 +91,15 @@ def _check_options(expect: str | None, golden: Path | None, write_golden: Path |
               help="Compare per-chunk commitments with this golden file; exit 1 naming changes.")
 @click.option("--write-golden", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a golden file for later --golden checks.")
+@click.option("--verify", is_flag=True,
+              help="Have a verifier re-execute the run and certify it (POST /verify); without "
+                   "--server, an embedded verifier is started on loopback.")
+@click.option("--server", metavar="URL",
+              help="Verifier to use with --verify (default: $CYBERIAN_API_BASE, else embedded); "
+                   "its API key comes from $CYBERIAN_API_KEY.")
 @click.option("--receipt", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a signed local receipt here (needs --signing-key; see --verify for a "
-                   "verifier-certified one).")
+              help="Where to write the receipt: the verifier's with --verify (default "
+                   "<receipt_id>.json), else a signed local one (needs --signing-key).")
 @click.option("--signing-key", type=click.Path(dir_okay=False, path_type=Path),
               help="Ed25519 private key (from `cyberian keys generate`) for --receipt.")
 @click.option("--allow-engine-drift", is_flag=True,
@@ -98,22 +111,24 @@ def _check_options(expect: str | None, golden: Path | None, write_golden: Path |
               help="Folder with the source weights, if the model must be built offline.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: Path | None,
-         expect: str | None, golden: Path | None, write_golden: Path | None,
-         receipt: Path | None, signing_key: Path | None, allow_engine_drift: bool,
-         threads: int | None, weights: Path | None, quiet: bool) -> None:
+         expect: str | None, golden: Path | None, write_golden: Path | None, verify: bool,
+         server: str | None, receipt: Path | None, signing_key: Path | None,
+         allow_engine_drift: bool, threads: int | None, weights: Path | None,
+         quiet: bool) -> None:
     """Embed TEXTS under the pinned SPEC and print the commitments.
 
     TEXTS is a UTF-8 file with one text per line, a .jsonl file with
     {"text": ...} per line (for empty texts or texts with newlines), or - for
     standard input.
     """
-    from ..golden import compare_golden, golden_document, load_golden  # noqa: PLC0415
+    from ..golden import compare_golden, load_golden  # noqa: PLC0415
     from ..inputs import read_texts  # noqa: PLC0415
     from ..models.build import ensure_model_files  # noqa: PLC0415
-    from ..prover import ChunkResult, Prover  # noqa: PLC0415
-    from ..spec import check_engine, load_spec  # noqa: PLC0415
+    from ..spec import check_engine, installed_engine_version, load_spec  # noqa: PLC0415
+    from ._embedded import embedded_verifier  # noqa: PLC0415
+    from ._verify import Verifier, certify, remote_verifier  # noqa: PLC0415
 
-    _check_options(expect, golden, write_golden, receipt, signing_key)
+    _check_options(expect, golden, write_golden, receipt, signing_key, verify, server)
     spec = load_spec(spec_file)
     texts = read_texts(texts_file)
     golden_doc = load_golden(golden) if golden is not None else None
@@ -123,12 +138,50 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     if built is not None and not quiet:
         click.echo(f"built {built.model_path.name} and {built.tokenizer_path.name} "
                    "from the pinned weights (first use)", err=True)
-    prover = Prover(spec, allow_engine_drift=allow_engine_drift, threads=threads)
-    chunk_count = -(-len(texts) // spec.chunk_size)
-    kept: list[ChunkResult] = []
+    if verify and allow_engine_drift and spec.runtime["version"] != installed_engine_version():
+        raise click.UsageError("--verify cannot certify a run under engine drift")
+    remote = remote_verifier(server) if verify else None
+    with contextlib.ExitStack() as stack:
+        wait_embedded = (stack.enter_context(embedded_verifier(spec, threads=threads))
+                         if verify and remote is None else None)
+        started = time.perf_counter()
+        proof, kept = _prove(prover_for(spec, allow_engine_drift, threads), spec, texts, out,
+                             keep=golden_doc is not None or write_golden is not None,
+                             block_size=spec.verification["vaas_block"] if verify else None,
+                             quiet=quiet)
+        prove_seconds = time.perf_counter() - started
+        _print_summary(spec, proof, out)
+        _write_outputs(spec, proof, kept, commitments_file, write_golden)
+        if receipt is not None and key is not None:
+            _write_local_receipt(receipt, key, spec, proof)
+        if golden_doc is not None:
+            compare_golden(golden_doc, kept)
+            click.echo("golden      identical (every chunk matches)")
+        if expect is not None and expect.lower() != proof.output_commitment:
+            fail(f"output commitment {proof.output_commitment} differs from the expected "
+                 f"{expect.lower()}", code=1)
+        if verify:
+            if wait_embedded is not None:
+                embedded = wait_embedded()
+                remote = Verifier(embedded.url, embedded.api_key, embedded)
+            assert remote is not None
+            certify(spec, texts, proof, remote, receipt, write=_write_staged_json,
+                    prove_seconds=prove_seconds)
 
+
+def prover_for(spec: Any, allow_engine_drift: bool, threads: int | None) -> Any:
+    """The prover for a spec (kept separate so tests can substitute a faulty one)."""
+    from ..prover import Prover  # noqa: PLC0415
+
+    return Prover(spec, allow_engine_drift=allow_engine_drift, threads=threads)
+
+
+def _prove(prover: Any, spec: Any, texts: list[str], out: Path | None, *, keep: bool,
+           block_size: int | None, quiet: bool) -> tuple[Any, list[Any]]:
     from tqdm import tqdm  # noqa: PLC0415
 
+    chunk_count = -(-len(texts) // spec.chunk_size)
+    kept: list[Any] = []
     with _staged(out) as staged_out, tqdm(
         total=chunk_count, unit="chunk", file=sys.stderr,
         disable=True if quiet or chunk_count <= 1 else None,  # None: only on a terminal
@@ -136,37 +189,37 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     ) as bar:
         rows_out = _open_rows(staged_out, len(texts), spec.dimensions)
 
-        def on_chunk(chunk: ChunkResult) -> None:
+        def on_chunk(chunk: Any) -> None:
             if rows_out is not None:
                 rows_out[chunk.start:chunk.start + len(chunk.texts)] = chunk.rows
-            if golden_doc is not None or write_golden is not None:
+            if keep:
                 kept.append(chunk)
             bar.update(1)
 
-        proof = prover.prove(texts, keep_embeddings=False, on_chunk=on_chunk)
+        proof = prover.prove(texts, keep_embeddings=False, block_size=block_size,
+                             on_chunk=on_chunk)
         if rows_out is not None:
             rows_out.flush()
             del rows_out
+    return proof, kept
 
-    _print_summary(spec, proof, out)
+
+def _write_staged_json(path: Path, document: Any) -> None:
+    with _staged(path) as staged:
+        assert staged is not None
+        _write_json(staged, document)
+
+
+def _write_outputs(spec: Any, proof: Any, kept: list[Any], commitments_file: Path | None,
+                   write_golden: Path | None) -> None:
+    from ..golden import golden_document  # noqa: PLC0415
+
     if commitments_file is not None:
-        with _staged(commitments_file) as staged:
-            assert staged is not None
-            _write_json(staged, _commitments_document(spec, proof))
+        _write_staged_json(commitments_file, _commitments_document(spec, proof))
     if write_golden is not None:
-        with _staged(write_golden) as staged:
-            assert staged is not None
-            _write_json(staged, golden_document(spec.spec_hash, kept, proof.output_commitment,
-                                                proof.manifest))
+        _write_staged_json(write_golden, golden_document(
+            spec.spec_hash, kept, proof.output_commitment, proof.manifest))
         click.echo(f"golden      {write_golden}")
-    if receipt is not None and key is not None:
-        _write_local_receipt(receipt, key, spec, proof)
-    if golden_doc is not None:
-        compare_golden(golden_doc, kept)
-        click.echo("golden      identical (every chunk matches)")
-    if expect is not None and expect.lower() != proof.output_commitment:
-        fail(f"output commitment {proof.output_commitment} differs from the expected "
-             f"{expect.lower()}", code=1)
 
 
 def _open_rows(path: Path | None, count: int, dimensions: int) -> Any:
@@ -218,9 +271,7 @@ def _write_local_receipt(path: Path, key: Any, spec: Any, proof: Any) -> None:
         input_count=proof.input_count, issuer_keyid=key.keyid,
         executor_environment=proof.manifest,
     )
-    with _staged(path) as staged:
-        assert staged is not None
-        _write_json(staged, sign_receipt(body, key))
+    _write_staged_json(path, sign_receipt(body, key))
     click.echo(f"receipt     {path} (local, signed by {key.keyid[:16]}…, not replayed)")
 
 
@@ -233,3 +284,7 @@ def _print_summary(spec: Any, proof: Any, out: Path | None) -> None:
     click.echo(f"environment        {_environment_line(proof.manifest)}")
     if out is not None:
         click.echo(f"wrote              {out} ({proof.input_count}, {spec.dimensions}) float32")
+
+
+if __name__ == "__main__":
+    main()

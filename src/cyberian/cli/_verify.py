@@ -1,0 +1,128 @@
+"""``cyberian-prove --verify``: ask a verifier to certify a local run, then check its receipt.
+
+The local run's per-block output commitments (blocks of the spec's
+``verification.vaas_block`` inputs) are claimed at ``POST /verify`` in the
+spec dialect, so the verifier re-executes exactly the spec that was proven.
+A 200 brings a signed ``vaas`` receipt, which is saved and then verified
+offline here -- signature against the server's published keys, every root,
+and that it certifies *this* run (spec hash, input count, our block
+commitments). A 422 means the verifier computed something else: exit 1,
+naming the first block that differs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from ..exceptions import ApiError, AuthError, CyberianError, VerificationFailedError
+from ..prover import Proof
+from ..spec import Spec
+from ._embedded import EmbeddedVerifier
+
+__all__ = ["Verifier", "certify"]
+
+_REQUEST_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """Where to send the claim: a URL and an API key (the key never printed)."""
+
+    url: str
+    api_key: str
+    embedded: EmbeddedVerifier | None = None
+
+    def __repr__(self) -> str:
+        return f"Verifier(url={self.url!r}, embedded={self.embedded is not None})"
+
+
+def remote_verifier(server: str | None) -> Verifier | None:
+    """The verifier named by ``--server`` or ``CYBERIAN_API_BASE`` (None: use the embedded one)."""
+    url = server or os.environ.get("CYBERIAN_API_BASE")
+    if not url:
+        return None
+    key = os.environ.get("CYBERIAN_API_KEY")
+    if not key:
+        raise AuthError(f"set CYBERIAN_API_KEY to an API key of the verifier at {url}")
+    return Verifier(url.rstrip("/"), key)
+
+
+def _claim(client: Any, spec: Spec, texts: Sequence[str], blocks: Sequence[str]) -> Any:
+    spec_yaml = yaml.safe_dump(spec.hashed_document(), sort_keys=True)
+    try:
+        return client.verify_outputs(spec_yaml=spec_yaml, input_texts=list(texts),
+                                     claimed_output_commitments=list(blocks))
+    except VerificationFailedError as exc:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        reason = body.get("reason") or (exc.errors[0] if exc.errors else exc.message)
+        click.echo(f"NOT VERIFIED: the verifier disagrees: {reason}", err=True)
+        raise SystemExit(1) from None
+
+
+def _own_checks(receipt: dict[str, Any], spec: Spec, proof: Proof,
+                blocks: Sequence[str]) -> list[str]:
+    problems = []
+    if receipt.get("spec_hash") != spec.spec_hash:
+        problems.append(f"spec_hash {receipt.get('spec_hash')} is not ours ({spec.spec_hash})")
+    if receipt.get("input_count") != proof.input_count:
+        problems.append(f"input_count {receipt.get('input_count')} != {proof.input_count}")
+    certified = [chunk.get("output_commitment") for chunk in receipt.get("chunks", [])]
+    if certified != list(blocks):
+        problems.append("the certified block commitments are not the ones we claimed")
+    return problems
+
+
+def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
+            receipt_path: Path | None, *, write: Callable[[Path, Any], None],
+            prove_seconds: float) -> None:
+    """Claim ``proof`` at the verifier, save and check the receipt, print a summary."""
+    from ..client import Client  # noqa: PLC0415
+    from ..receipts import verify_receipt  # noqa: PLC0415
+    from ..signing import parse_keys_document  # noqa: PLC0415
+
+    blocks = list(proof.block_commitments)
+    started = time.perf_counter()
+    try:
+        with Client(verifier.api_key, base_url=verifier.url, timeout=_REQUEST_TIMEOUT,
+                    max_retries=2) as client:
+            receipt = _claim(client, spec, texts, blocks)
+            verify_seconds = time.perf_counter() - started
+            keys = parse_keys_document(client.get_keys())
+    except (AuthError, ApiError) as exc:
+        raise CyberianError(f"the verifier at {verifier.url} refused the claim: {exc.message}",
+                            status_code=exc.status_code, body=exc.body) from None
+    path = receipt_path or Path(f"{receipt['receipt_id']}.json")
+    write(path, receipt)
+    checked = time.perf_counter()
+    verified = verify_receipt(receipt, keys)
+    problems = _own_checks(receipt, spec, proof, blocks)
+    if problems:
+        click.echo("NOT VERIFIED: " + "; ".join(problems), err=True)
+        raise SystemExit(1)
+    check_seconds = time.perf_counter() - checked
+    click.echo(f"verified           yes: {proof.input_count} texts in {len(blocks)} block(s) "
+               f"(up to {receipt['chunk_size']} each) re-executed and matched")
+    click.echo(f"receipt            {receipt['receipt_id']} -> {path}")
+    click.echo(f"roots              input {receipt['input_root']}")
+    click.echo(f"                   output {receipt['output_root']}")
+    click.echo(f"                   proof {receipt['proof_root']}")
+    click.echo(f"issuer             {verified.keyid} ({verifier.url}"
+               f"{', embedded' if verifier.embedded else ''})")
+    start = verifier.embedded.started_seconds if verifier.embedded else 0.0
+    click.echo(f"timing             prove {prove_seconds:.2f} s, verifier start {start:.2f} s "
+               f"(overlapping the prove), re-execution + receipt {verify_seconds:.2f} s, "
+               f"offline check {check_seconds:.3f} s")
+
+
+def write_json(path: Path, document: Any) -> None:
+    """Write a JSON document (the receipt) with a trailing newline."""
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
