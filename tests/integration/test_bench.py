@@ -128,3 +128,33 @@ def test_shipped_golden_catches_a_changed_bit(real_spec: Spec, tmp_path: Path) -
     tampered.write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(GoldenMismatchError, match="chunk"):
         check_golden(real_spec, determinism_texts(), tampered)
+
+
+def test_vaas_quick_report(tiny_spec_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "vaas.json"
+    result = CliRunner().invoke(main, ["bench", "vaas", str(tiny_spec_path), "--quick",
+                                       "--clients", "3", "--block", "8", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["requests"] == 8  # 64 texts in blocks of 8
+    assert report["failures"] == []
+    assert report["in_process_texts_per_second"] > 0
+    assert report["verify_texts_per_second"] > 0
+    assert report["ratio"] == pytest.approx(
+        report["verify_texts_per_second"] / report["in_process_texts_per_second"])
+    assert 0 < report["latency_p50"] <= report["latency_p99"] <= report["latency_max"]
+    assert "of the in-process prover" in result.stdout
+
+
+def test_verify_overhead_quick_report(tiny_spec_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "overhead.json"
+    result = CliRunner().invoke(main, ["bench", "verify-overhead", str(tiny_spec_path),
+                                       "--quick", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["texts"] == 32
+    assert report["verify_seconds"] > report["plain_seconds"] > 0
+    assert report["ratio"] > 1
+    assert set(report["split"]) == {"local_prove", "verifier_start", "re_execution_and_receipt",
+                                    "offline_check", "rest"}
+    assert report["split"]["re_execution_and_receipt"] > 0

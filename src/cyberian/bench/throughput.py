@@ -125,65 +125,81 @@ def _variants(spec: Spec, workdir: Path, quick: bool) -> list[OrtVariant]:
     ]
 
 
-def _warm(run: Callable[[], Rows]) -> Callable[[], Rows]:
-    run()
-    return run
+@dataclass(frozen=True)
+class _Contender:
+    name: str
+    run: Callable[[], Rows]
+    deterministic: bool = False
+    note: str = ""
 
 
 def run_throughput(spec: Spec, texts: Sequence[str], *, threads: int | None = None,
-                   repeats: int = 2, quick: bool = False, with_peers: bool = True,
+                   repeats: int = 3, quick: bool = False, with_peers: bool = True,
                    log: Callable[[str], None] = lambda _: None) -> ThroughputReport:
-    """Measure our prover and its peers on ``texts``; ``quick`` skips the slow extras."""
+    """Measure our prover and its peers on ``texts``; ``quick`` skips the slow extras.
+
+    Every contender is loaded and warmed up first; then ``repeats`` rounds run
+    each contender once in turn (so a slow spell of the machine hits all of
+    them alike) and each keeps its fastest round.
+    """
     threads = threads or int(spec.runtime["intra_op_threads"])
     prover = Prover(spec, threads=threads)
     token_counts = [len(ids) for ids in prover.runtime.tokenizer.encode(texts)]
     report = ThroughputReport(len(texts), sum(token_counts), threads, repeats,
                               environment=prover.manifest)
 
-    def ours_once() -> Rows:
+    def ours() -> Rows:
         proof = prover.prove(texts)
         assert proof.embeddings is not None
         return proof.embeddings
 
-    log("our prover (deterministic)")
-    ours = timed(_warm(ours_once), repeats)
-    report.results.append(_result("cyberian prover (deterministic)", ours, len(texts),
-                                  report.tokens, None, deterministic=True,
-                                  note="spec settings, sorted batches"))
-    if with_peers:
-        _measure_peers(spec, texts, report, ours.rows, quick, log)
-    _derive(report, spec, token_counts, ours.seconds, log)
+    with tempfile.TemporaryDirectory() as tmp:
+        contenders = [_Contender("cyberian prover (deterministic)", ours, deterministic=True,
+                                 note="spec settings, sorted batches")]
+        if with_peers:
+            contenders += _peers(spec, texts, threads, Path(tmp), quick, log)
+        timings = _rounds(contenders, repeats, log)
+    reference = timings[0].rows
+    for contender, run in zip(contenders, timings, strict=True):
+        report.results.append(_result(
+            contender.name, run, len(texts), report.tokens,
+            None if contender.deterministic else reference,
+            deterministic=contender.deterministic, note=contender.note))
+    _derive(report, spec, token_counts, timings[0].seconds, log)
     return report
 
 
-def _measure_peers(spec: Spec, texts: Sequence[str], report: ThroughputReport, ours: Rows,
-                   quick: bool, log: Callable[[str], None]) -> None:
-    n, tokens, threads, repeats = len(texts), report.tokens, report.threads, report.repeats
-    log("plain onnxruntime, naive batches of 32")
-    naive = timed(_warm(naive_onnxruntime(spec.model_path, spec.tokenizer_path,
-                                          spec.max_length, threads, texts)), repeats)
-    report.results.append(_result("onnxruntime default, naive batches of 32", naive, n, tokens,
-                                  ours, deterministic=False))
-    with tempfile.TemporaryDirectory() as tmp:
-        for variant in _variants(spec, Path(tmp), quick):
-            log(variant.name)
-            run = timed(_warm(tuned_onnxruntime(variant, spec.tokenizer_path, spec.max_length,
-                                                threads, texts)), repeats)
-            report.results.append(_result(variant.name, run, n, tokens, ours,
-                                          deterministic=False))
+def _rounds(contenders: Sequence[_Contender], repeats: int,
+            log: Callable[[str], None]) -> list[Timed]:
+    rows: list[Rows] = []
+    for contender in contenders:
+        log(f"warming up: {contender.name}")
+        rows.append(contender.run())
+    best = [float("inf")] * len(contenders)
+    for round_number in range(repeats):
+        log(f"round {round_number + 1} of {repeats}")
+        for index, contender in enumerate(contenders):
+            best[index] = min(best[index], timed(contender.run, 1).seconds)
+    return [Timed(r, seconds) for r, seconds in zip(rows, best, strict=True)]
+
+
+def _peers(spec: Spec, texts: Sequence[str], threads: int, workdir: Path, quick: bool,
+           log: Callable[[str], None]) -> list[_Contender]:
+    peers = [_Contender("onnxruntime default, naive batches of 32", naive_onnxruntime(
+        spec.model_path, spec.tokenizer_path, spec.max_length, threads, texts))]
+    peers += [_Contender(variant.name, tuned_onnxruntime(variant, spec.tokenizer_path,
+                                                         spec.max_length, threads, texts))
+              for variant in _variants(spec, workdir, quick)]
     recipe = find_recipe(model_sha256=spec.model_sha256)
     if recipe is None:
-        return
+        return peers
     try:
         runner = sentence_transformers_rows(source_folder(recipe.source), threads, texts)
     except ImportError:
         log("sentence-transformers not installed (pip install -e '.[bench]'); skipped")
-        return
-    log("sentence-transformers (PyTorch CPU)")
-    st = timed(_warm(runner), repeats)
-    report.results.append(_result("sentence-transformers (PyTorch CPU)", st, n, tokens, ours,
-                                  deterministic=False,
-                                  note=f"torch {_version('torch')}, batch 32"))
+        return peers
+    return [*peers, _Contender("sentence-transformers (PyTorch CPU)", runner,
+                               note=f"torch {_version('torch')}, batch 32")]
 
 
 def _version(name: str) -> str:

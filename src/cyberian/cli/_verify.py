@@ -25,8 +25,8 @@ import yaml
 
 from ..exceptions import ApiError, AuthError, CyberianError, VerificationFailedError
 from ..prover import Proof
+from ..server.embedded import EmbeddedVerifier
 from ..spec import Spec
-from ._embedded import EmbeddedVerifier
 
 __all__ = ["Verifier", "certify"]
 
@@ -119,7 +119,7 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
                f"{', embedded' if verifier.embedded else ''})")
     start = verifier.embedded.started_seconds if verifier.embedded else 0.0
     click.echo(f"timing             prove {prove_seconds:.2f} s, verifier start {start:.2f} s "
-               f"(overlapping the prove), re-execution + receipt {verify_seconds:.2f} s, "
+               f"(in parallel with the prove), re-execution + receipt {verify_seconds:.2f} s, "
                f"offline check {check_seconds:.3f} s")
 
 

@@ -33,8 +33,8 @@ def _texts(texts_file: Path | None, quick: bool, default_count: int | None) -> l
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--threads", type=click.IntRange(1, 256),
               help="Thread count for every contender (default: the spec's intra_op_threads).")
-@click.option("--repeats", type=click.IntRange(1, 20), default=2, show_default=True,
-              help="Runs per contender; the fastest counts.")
+@click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Rounds; each contender runs once per round and its fastest round counts.")
 @click.option("--quick", is_flag=True, help="48 texts, one tuned variant: a smoke test.")
 @click.option("--commands", is_flag=True,
               help="Also time whole commands (model load included): cyberian-prove vs a "
@@ -134,3 +134,60 @@ def _golden_check(spec: object, texts: list[str], golden: Path | None,
         click.echo(f"golden written: {write_golden}")
     if golden is not None:
         click.echo(check_golden(spec, texts, golden))
+
+
+@group.command("vaas")
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("texts_file", metavar="[TEXTS]", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--clients", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option("--block", type=click.IntRange(1, 1000), default=32, show_default=True,
+              help="Texts per /verify request (one claimed commitment each).")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Executor processes of the server under test.")
+@click.option("--worker-threads", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option("--quick", is_flag=True, help="64 texts: a smoke test.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
+def vaas(spec_file: Path, texts_file: Path | None, clients: int, block: int, workers: int,
+         worker_threads: int, quick: bool, json_out: Path | None) -> None:
+    """Sustained POST /verify throughput with concurrent clients vs the in-process prover."""
+    from ..bench.vaas import render_vaas, run_vaas  # noqa: PLC0415
+    from ..models.build import ensure_model_files  # noqa: PLC0415
+    from ..spec import load_spec  # noqa: PLC0415
+
+    spec = load_spec(spec_file)
+    ensure_model_files(spec)
+    texts = _texts(texts_file, False, None)[: 64 if quick else None]
+    report = run_vaas(spec, texts, clients=clients, block=block, workers=workers,
+                      worker_threads=worker_threads,
+                      log=lambda m: click.echo(f"... {m}", err=True))
+    click.echo(render_vaas(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+    if report.failures:
+        raise SystemExit(1)
+
+
+@group.command("verify-overhead")
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("texts_file", metavar="[TEXTS]", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--count", type=click.IntRange(1), default=2000, show_default=True,
+              help="How many texts (from TEXTS or the corpus).")
+@click.option("--repeats", type=click.IntRange(1, 10), default=2, show_default=True)
+@click.option("--quick", is_flag=True, help="32 texts, one round: a smoke test.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
+def verify_overhead(spec_file: Path, texts_file: Path | None, count: int, repeats: int,
+                    quick: bool, json_out: Path | None) -> None:
+    """Wall time of cyberian-prove --verify (embedded verifier) over a plain prove."""
+    from ..bench.overhead import render_overhead, run_overhead  # noqa: PLC0415
+    from ..models.build import ensure_model_files  # noqa: PLC0415
+    from ..spec import load_spec  # noqa: PLC0415
+
+    ensure_model_files(load_spec(spec_file))
+    texts = _texts(texts_file, False, None)[: 32 if quick else count]
+    report = run_overhead(spec_file, texts, repeats=1 if quick else repeats,
+                          log=lambda m: click.echo(f"... {m}", err=True))
+    click.echo(render_overhead(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")

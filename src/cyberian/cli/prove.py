@@ -124,8 +124,8 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     from ..golden import compare_golden, load_golden  # noqa: PLC0415
     from ..inputs import read_texts  # noqa: PLC0415
     from ..models.build import ensure_model_files  # noqa: PLC0415
+    from ..server.embedded import embedded_verifier  # noqa: PLC0415
     from ..spec import check_engine, installed_engine_version, load_spec  # noqa: PLC0415
-    from ._embedded import embedded_verifier  # noqa: PLC0415
     from ._verify import Verifier, certify, remote_verifier  # noqa: PLC0415
 
     _check_options(expect, golden, write_golden, receipt, signing_key, verify, server)

@@ -1,7 +1,8 @@
 """The embedded verifier: the real server in a subprocess on a free loopback port.
 
 ``cyberian-prove --verify`` uses it when no ``--server`` / ``CYBERIAN_API_BASE``
-is given. Its data dir lives under the user's cache directory
+is given, and the ``/verify`` benchmarks use it with a data dir of their own.
+By default its data dir lives under the user's cache directory
 (``~/.cache/cyberian/embedded-verifier``) and survives between runs, so the
 model store, the signing key and a local enterprise account are made once.
 The account's key is kept in that data dir (file mode 0600), never printed.
@@ -13,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,17 +94,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def embedded_verifier(
-    spec: Spec, *, threads: int | None = None
+    spec: Spec, *, threads: int | None = None, workers: int = 1, data_dir: Path | None = None
 ) -> Iterator[Callable[[], EmbeddedVerifier]]:
     """Start the real server for ``spec`` on 127.0.0.1, and stop it when the block exits.
 
     The server starts in the background: entering the block returns at once,
-    and :meth:`EmbeddedVerifier` is produced by calling the yielded function,
-    which waits until the server answers ``/health`` -- so the caller can
-    prove locally while the verifier boots.
+    and the :class:`EmbeddedVerifier` is produced by calling the yielded
+    function, which waits until the server answers ``/health`` -- so the
+    caller can prove locally while the verifier boots. A background thread
+    watches for readiness, so ``started_seconds`` is the real boot time even
+    when nobody was waiting.
     """
     started = time.perf_counter()
-    data_dir = cache_dir("embedded-verifier")
+    data_dir = data_dir or cache_dir("embedded-verifier")
+    data_dir.mkdir(parents=True, exist_ok=True)
     key = _account_key(data_dir)
     state = data_dir / "server.json"
     state.unlink(missing_ok=True)
@@ -111,24 +115,23 @@ def embedded_verifier(
     with tempfile.TemporaryDirectory(prefix="cyberian-catalog-") as catalog:
         command = [sys.executable, "-m", "cyberian.cli", "serve", "--host", "127.0.0.1",
                    "--port", "0", "--data-dir", str(data_dir),
-                   "--specs-dir", str(_catalog(spec, Path(catalog))), "--no-registration"]
+                   "--specs-dir", str(_catalog(spec, Path(catalog))), "--no-registration",
+                   "--workers", str(workers)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CYBERIAN_")}
         env["CYBERIAN_WORKER_THREADS"] = str(threads or int(spec.runtime["intra_op_threads"]))
         with log_path.open("wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                        start_new_session=True)
-        ready: list[EmbeddedVerifier] = []
+        def watch() -> EmbeddedVerifier:
+            url = _wait_ready(process, state, log_path)
+            return EmbeddedVerifier(url, key, data_dir, time.perf_counter() - started)
 
-        def wait() -> EmbeddedVerifier:
-            if not ready:
-                url = _wait_ready(process, state, log_path)
-                ready.append(EmbeddedVerifier(url, key, data_dir, time.perf_counter() - started))
-            return ready[0]
-
-        try:
-            yield wait
-        finally:
-            _stop(process)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-verifier") as pool:
+            ready = pool.submit(watch)
+            try:
+                yield ready.result
+            finally:
+                _stop(process)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], state: Path, log_path: Path) -> str:
@@ -147,8 +150,3 @@ def _wait_ready(process: subprocess.Popen[bytes], state: Path, log_path: Path) -
         time.sleep(0.05)
     raise NetworkError(f"the embedded verifier did not start within {_START_TIMEOUT:.0f} s "
                        f"(log: {log_path})")
-
-
-def cleanup_embedded_data() -> None:
-    """Remove the embedded verifier's data dir (accounts, receipts, model store)."""
-    shutil.rmtree(cache_dir("embedded-verifier"), ignore_errors=True)
