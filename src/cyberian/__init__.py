@@ -43,6 +43,7 @@ __all__ = [
     "VerificationFailedError",
     "__version__",
     "load_spec",
+    "verify_receipt",
 ]
 
 _LAZY = {
@@ -54,11 +55,13 @@ _LAZY = {
     "Prover": "cyberian.prover",
     "Spec": "cyberian.spec",
     "load_spec": "cyberian.spec",
+    "verify_receipt": "cyberian.receipts",
 }
 
 if TYPE_CHECKING:
     from .client import AsyncClient, AsyncCyberian, Client, Cyberian, JobResult
     from .prover import Prover
+    from .receipts import verify_receipt
     from .spec import Spec, load_spec
 
 
