@@ -12,7 +12,6 @@ naming the first block that differs.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -121,8 +120,3 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
     click.echo(f"timing             prove {prove_seconds:.2f} s, verifier start {start:.2f} s "
                f"(in parallel with the prove), re-execution + receipt {verify_seconds:.2f} s, "
                f"offline check {check_seconds:.3f} s")
-
-
-def write_json(path: Path, document: Any) -> None:
-    """Write a JSON document (the receipt) with a trailing newline."""
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -21,13 +21,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..commitments import is_commitment
 from ..exceptions import CyberianError, InputError
 from ._common import CyberianCommand, fail
+
+if TYPE_CHECKING:
+    from ..prover import ChunkResult, Proof, Prover
+    from ..signing import SigningKey
+    from ..spec import Spec
 
 __all__ = ["main"]
 
@@ -169,19 +174,19 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
                     prove_seconds=prove_seconds)
 
 
-def prover_for(spec: Any, allow_engine_drift: bool, threads: int | None) -> Any:
+def prover_for(spec: Spec, allow_engine_drift: bool, threads: int | None) -> Prover:
     """The prover for a spec (kept separate so tests can substitute a faulty one)."""
     from ..prover import Prover  # noqa: PLC0415
 
     return Prover(spec, allow_engine_drift=allow_engine_drift, threads=threads)
 
 
-def _prove(prover: Any, spec: Any, texts: list[str], out: Path | None, *, keep: bool,
-           block_size: int | None, quiet: bool) -> tuple[Any, list[Any]]:
+def _prove(prover: Prover, spec: Spec, texts: list[str], out: Path | None, *, keep: bool,
+           block_size: int | None, quiet: bool) -> tuple[Proof, list[ChunkResult]]:
     from tqdm import tqdm  # noqa: PLC0415
 
     chunk_count = -(-len(texts) // spec.chunk_size)
-    kept: list[Any] = []
+    kept: list[ChunkResult] = []
     with _staged(out) as staged_out, tqdm(
         total=chunk_count, unit="chunk", file=sys.stderr,
         disable=True if quiet or chunk_count <= 1 else None,  # None: only on a terminal
@@ -189,7 +194,7 @@ def _prove(prover: Any, spec: Any, texts: list[str], out: Path | None, *, keep: 
     ) as bar:
         rows_out = _open_rows(staged_out, len(texts), spec.dimensions)
 
-        def on_chunk(chunk: Any) -> None:
+        def on_chunk(chunk: ChunkResult) -> None:
             if rows_out is not None:
                 rows_out[chunk.start:chunk.start + len(chunk.texts)] = chunk.rows
             if keep:
@@ -210,7 +215,8 @@ def _write_staged_json(path: Path, document: Any) -> None:
         _write_json(staged, document)
 
 
-def _write_outputs(spec: Any, proof: Any, kept: list[Any], commitments_file: Path | None,
+def _write_outputs(spec: Spec, proof: Proof, kept: list[ChunkResult],
+                   commitments_file: Path | None,
                    write_golden: Path | None) -> None:
     from ..golden import golden_document  # noqa: PLC0415
 
@@ -230,7 +236,7 @@ def _open_rows(path: Path | None, count: int, dimensions: int) -> Any:
     return np.lib.format.open_memmap(path, mode="w+", dtype="<f4", shape=(count, dimensions))
 
 
-def _load_key(path: Path) -> Any:
+def _load_key(path: Path) -> SigningKey:
     from ..signing import load_signing_key  # noqa: PLC0415
 
     try:
@@ -241,7 +247,7 @@ def _load_key(path: Path) -> Any:
         raise InputError(f"{path}: not a readable Ed25519 private key ({exc})") from None
 
 
-def _commitments_document(spec: Any, proof: Any) -> dict[str, Any]:
+def _commitments_document(spec: Spec, proof: Proof) -> dict[str, Any]:
     from ..receipts import commitment_roots  # noqa: PLC0415
 
     input_root, output_root = commitment_roots(proof.chunks)
@@ -261,7 +267,7 @@ def _commitments_document(spec: Any, proof: Any) -> dict[str, Any]:
     }
 
 
-def _write_local_receipt(path: Path, key: Any, spec: Any, proof: Any) -> None:
+def _write_local_receipt(path: Path, key: SigningKey, spec: Spec, proof: Proof) -> None:
     import uuid  # noqa: PLC0415
 
     from ..receipts import build_receipt_body, sign_receipt  # noqa: PLC0415
@@ -275,7 +281,7 @@ def _write_local_receipt(path: Path, key: Any, spec: Any, proof: Any) -> None:
     click.echo(f"receipt     {path} (local, signed by {key.keyid[:16]}…, not replayed)")
 
 
-def _print_summary(spec: Any, proof: Any, out: Path | None) -> None:
+def _print_summary(spec: Spec, proof: Proof, out: Path | None) -> None:
     click.echo(f"output_commitment  {proof.output_commitment}")
     click.echo(f"spec_hash          {spec.spec_hash}")
     click.echo(f"chunks             {proof.chunk_count} ({proof.input_count} texts, "

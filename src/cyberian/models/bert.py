@@ -183,14 +183,21 @@ def _additive_mask(g: _Graph) -> str:
     return g.op("Unsqueeze", [additive, "mask.axes"], "mask.broadcast")
 
 
+def _packed_qkv(weights: Weights, key: str,
+                h: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Q, K and V projections side by side: one (H, 3H) weight and one 3H bias."""
+    parts = ("query", "key", "value")
+    weight = np.concatenate([_tensor(weights, f"{key}.self.{p}.weight", (h, h)).T for p in parts],
+                            axis=1)
+    bias = np.concatenate([_tensor(weights, f"{key}.self.{p}.bias", (h,)) for p in parts])
+    return weight, bias
+
+
 def _attention(g: _Graph, weights: Weights, x: str, mask: str, i: int, cfg: BertConfig) -> str:
     h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
     key = f"encoder.layer.{i}.attention"
     name = f"layer{i}.attn"
-    w_qkv = np.concatenate([_tensor(weights, f"{key}.self.{part}.weight", (h, h)).T
-                            for part in ("query", "key", "value")], axis=1)
-    b_qkv = np.concatenate([_tensor(weights, f"{key}.self.{part}.bias", (h,))
-                            for part in ("query", "key", "value")])
+    w_qkv, b_qkv = _packed_qkv(weights, key, h)
     qkv = g.op("Add", [
         g.op("MatMul", [x, g.const(f"{name}.qkv.weight", w_qkv)], f"{name}.qkv.matmul"),
         g.const(f"{name}.qkv.bias", b_qkv),
@@ -228,10 +235,7 @@ def _fused_attention(g: _Graph, weights: Weights, x: str, mask: str, i: int,
     h = cfg.hidden_size
     key = f"encoder.layer.{i}.attention"
     name = f"layer{i}.attn"
-    w_qkv = np.concatenate([_tensor(weights, f"{key}.self.{part}.weight", (h, h)).T
-                            for part in ("query", "key", "value")], axis=1)
-    b_qkv = np.concatenate([_tensor(weights, f"{key}.self.{part}.bias", (h,))
-                            for part in ("query", "key", "value")])
+    w_qkv, b_qkv = _packed_qkv(weights, key, h)
     context = g.op("Attention", [x, g.const(f"{name}.qkv.weight", w_qkv),
                                  g.const(f"{name}.qkv.bias", b_qkv), mask],
                    f"{name}.fused", domain="com.microsoft",
