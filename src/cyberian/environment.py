@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cpu_class", "cpu_info", "environment_manifest"]
+__all__ = ["cpu_class", "cpu_info", "environment_manifest", "package_version"]
 
 _ISA_FLAGS = frozenset({
     "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq",
@@ -24,7 +24,8 @@ _ISA_FLAGS = frozenset({
 })
 
 
-def _version(distribution: str) -> str | None:
+def package_version(distribution: str) -> str | None:
+    """The installed version of a distribution (None when it is not installed)."""
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
@@ -96,8 +97,8 @@ def environment_manifest(
         "engine": {"name": "onnxruntime", "version": engine_version},
         "libraries": {
             "cyberian": __version__,
-            "numpy": _version("numpy"),
-            "tokenizers": _version("tokenizers"),
+            "numpy": package_version("numpy"),
+            "tokenizers": package_version("tokenizers"),
             "python": platform.python_version(),
         },
         "cpu": {**cpu_info(), "class": cpu_class()},

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..environment import package_version
 from ..models.bert import BertConfig, build_bert_graph, serialize_model
 from ..models.recipes import find_recipe
 from ..models.weights import fetch_weights, source_folder
@@ -199,16 +200,7 @@ def _peers(spec: Spec, texts: Sequence[str], threads: int, workdir: Path, quick:
         log("sentence-transformers not installed (pip install -e '.[bench]'); skipped")
         return peers
     return [*peers, _Contender("sentence-transformers (PyTorch CPU)", runner,
-                               note=f"torch {_version('torch')}, batch 32")]
-
-
-def _version(name: str) -> str:
-    from importlib import metadata  # noqa: PLC0415
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "?"
+                               note=f"torch {package_version('torch') or '?'}, batch 32")]
 
 
 def _derive(report: ThroughputReport, spec: Spec, token_counts: Sequence[int], ours: float,

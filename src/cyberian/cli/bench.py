@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ._common import CyberianGroup
+
+if TYPE_CHECKING:
+    from ..spec import Spec
 
 __all__ = ["group"]
 
@@ -123,12 +127,10 @@ def determinism(spec_file: Path, texts_file: Path | None, quick: bool, golden: P
         raise SystemExit(1)
 
 
-def _golden_check(spec: object, texts: list[str], golden: Path | None,
+def _golden_check(spec: Spec, texts: list[str], golden: Path | None,
                   write_golden: Path | None) -> None:
     from ..bench.golden import check_golden, write_golden_file  # noqa: PLC0415
-    from ..spec import Spec  # noqa: PLC0415
 
-    assert isinstance(spec, Spec)
     if write_golden is not None:
         write_golden_file(spec, texts, write_golden)
         click.echo(f"golden written: {write_golden}")
