@@ -8,6 +8,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .exceptions import (
     ApiError,
     AuthError,
@@ -20,8 +21,6 @@ from .exceptions import (
     TrialExpiredError,
     VerificationFailedError,
 )
-
-__version__ = "0.5.0"
 
 __all__ = [
     "ApiError",

@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ._version import __version__
+
 __all__ = ["cpu_class", "cpu_info", "environment_manifest", "package_version"]
 
 _ISA_FLAGS = frozenset({
@@ -91,8 +93,6 @@ def environment_manifest(
     ``engine_drift`` is the spec's pinned engine version when it differs from
     the installed one (the run was allowed to drift).
     """
-    from . import __version__  # noqa: PLC0415
-
     manifest: dict[str, Any] = {
         "engine": {"name": "onnxruntime", "version": engine_version},
         "libraries": {

@@ -30,7 +30,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from .. import __version__
+from .._version import __version__
 from ..exceptions import (
     ApiError,
     AuthError,

@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from .. import __version__
+from .._version import __version__
 from .config import Settings
 from .errors import install_error_handlers
 from .middleware import BodyLimitMiddleware
