@@ -14,8 +14,8 @@ from typing import Any, Final
 
 import rfc8785
 
-from . import merkle
-from .commitments import TAG_INPUT, TAG_OUTPUT, TAG_REPLAY, leaf_data, replay_commitment
+from .. import merkle
+from ..commitments import TAG_INPUT, TAG_OUTPUT, TAG_REPLAY, leaf_data, replay_commitment
 
 RECEIPT_VERSION: Final = "1"
 PAYLOAD_TYPE: Final = "application/vnd.cyberian.receipt.v1+json"

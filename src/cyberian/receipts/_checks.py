@@ -1,6 +1,6 @@
 """The receipt checks beyond ``format``: signature, keys, chunks, roots, sampling, replays.
 
-Each check takes a :class:`~cyberian._receipt_fields.Context`, returns a
+Each check takes a :class:`~cyberian.receipts._fields.Context`, returns a
 detail string when it passes and raises ``CheckError`` when it fails.
 """
 
@@ -9,7 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from ._receipt_fields import (
+from ..sampling import (
+    ESCAPE_FRACTIONS,
+    NONCE_BYTES,
+    PROCEDURE,
+    auto_rate,
+    draw_indices,
+    escape_estimates,
+    resolve_sampling,
+    sample_seed,
+    sample_size,
+)
+from ..signing import ALG, b64decode_strict, pae
+from ._fields import (
     CheckError,
     Context,
     as_hex,
@@ -26,19 +38,7 @@ from ._receipt_fields import (
     need,
     show,
 )
-from ._receipt_format import EMPTY_ROOT, PAYLOAD_TYPE, replay_root, tree_root
-from .sampling import (
-    ESCAPE_FRACTIONS,
-    NONCE_BYTES,
-    PROCEDURE,
-    auto_rate,
-    draw_indices,
-    escape_estimates,
-    resolve_sampling,
-    sample_seed,
-    sample_size,
-)
-from .signing import ALG, b64decode_strict, pae
+from ._format import EMPTY_ROOT, PAYLOAD_TYPE, replay_root, tree_root
 
 _SAMPLING_KEYS: Final = ("procedure", "rate", "k", "nonce", "seed", "indices", "auto", "escape")
 _AUTO_KEYS: Final = ("reward", "penalty", "cost", "collusion", "bound", "margin", "deterrent")

@@ -1,7 +1,7 @@
 """Receipt field validators, the shared check context and the ``format`` checks.
 
 Every validator raises :class:`CheckError` with a message naming the field;
-the runner in :mod:`cyberian._receipt_verify` turns it into a failed check.
+the runner in :mod:`cyberian.receipts.verify` turns it into a failed check.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from ._receipt_format import (
+from ..signing import PublicKey
+from ..spec import Spec
+from ._format import (
     BODY_FIELDS,
     KINDS,
     MAX_SAFE_INTEGER,
@@ -22,8 +24,6 @@ from ._receipt_format import (
     UNSIGNED_FIELDS,
     canonical_body,
 )
-from .signing import PublicKey
-from .spec import Spec
 
 _TIMESTAMP: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _HEX: Final = re.compile(r"^[0-9a-f]*$")

@@ -18,12 +18,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ._receipt_checks import CHECK_FUNCTIONS
-from ._receipt_fields import CheckError, Context
-from ._receipt_format import body_of, parse_json_strict
-from .exceptions import ReceiptVerificationError
-from .signing import PublicKey
-from .spec import Spec
+from ..exceptions import ReceiptVerificationError
+from ..signing import PublicKey
+from ..spec import Spec
+from ._checks import CHECK_FUNCTIONS
+from ._fields import CheckError, Context
+from ._format import body_of, parse_json_strict
 
 __all__ = [
     "CHECKS",

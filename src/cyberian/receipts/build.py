@@ -50,8 +50,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from . import merkle
-from ._receipt_format import (
+from .. import merkle
+from ..commitments import ChunkCommitment, commitment_bytes, leaf_data
+from ..exceptions import MerkleProofError, ReceiptVerificationError
+from ..sampling import NONCE_BYTES, PROCEDURE, SamplingPlan, escape_estimates, sample_seed
+from ..signing import ALG, SigningKey, b64decode_strict, pae
+from ..spec import Spec
+from ._format import (
     BODY_FIELDS,
     EMPTY_ROOT,
     KINDS,
@@ -65,7 +70,7 @@ from ._receipt_format import (
     replay_root,
     tree_root,
 )
-from ._receipt_verify import (
+from .verify import (
     CHECKS,
     REPORT_CHECKS,
     CheckResult,
@@ -75,11 +80,6 @@ from ._receipt_verify import (
     verification_report,
     verify_receipt,
 )
-from .commitments import ChunkCommitment, commitment_bytes, leaf_data
-from .exceptions import MerkleProofError, ReceiptVerificationError
-from .sampling import NONCE_BYTES, PROCEDURE, SamplingPlan, escape_estimates, sample_seed
-from .signing import ALG, SigningKey, b64decode_strict, pae
-from .spec import Spec
 
 __all__ = [
     "BODY_FIELDS",
