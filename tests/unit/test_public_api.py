@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import cyberian
-from cyberian import exceptions
+from cyberian import _version, exceptions, receipts
 
 
 def test_all_names_resolve() -> None:
@@ -22,6 +22,22 @@ def test_all_lists_the_public_api() -> None:
                      "VerificationFailedError"}
     assert set(cyberian.__all__) == expected | client_errors
     assert client_errors <= set(exceptions.__all__)
+
+
+def test_the_version_has_one_home() -> None:
+    assert cyberian.__version__ == _version.__version__
+
+
+def test_receipts_package_keeps_its_public_names() -> None:
+    expected = {"BODY_FIELDS", "CHECKS", "EMPTY_ROOT", "KINDS", "PAYLOAD_TYPE", "RECEIPT_VERSION",
+                "REPORT_CHECKS", "CheckResult", "ReplayRecord", "TrustedKeys", "VerifiedReceipt",
+                "build_receipt_body", "canonical_body", "check_receipt", "chunk_inclusion_proof",
+                "commitment_roots", "compute_receipt_hash", "from_dsse", "parse_receipt",
+                "sign_receipt", "to_dsse", "verification_report", "verify_chunk_inclusion",
+                "verify_receipt"}
+    assert set(receipts.__all__) == expected
+    assert all(getattr(receipts, name) is not None for name in expected)
+    assert cyberian.verify_receipt is receipts.verify_receipt
 
 
 def test_every_exception_derives_from_cyberian_error() -> None:

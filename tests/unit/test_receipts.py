@@ -394,3 +394,11 @@ def test_local_builder_refuses_sampling(key: SigningKey) -> None:
 def test_sign_receipt_refuses_a_foreign_issuer(key: SigningKey) -> None:
     with pytest.raises(ValueError, match="issuer"):
         sign_receipt(make_body(key), generate_signing_key())
+
+
+def test_builder_takes_precomputed_roots_as_its_own(key: SigningKey) -> None:
+    args = _job_args(key, receipt_id="rcpt_same")
+    roots = commitment_roots(args["chunks"])
+    assert build_receipt_body(**args, roots=roots) == build_receipt_body(**args)
+    with pytest.raises(ValueError, match="32-byte roots"):
+        build_receipt_body(**args, roots=(roots[0].hex(), roots[1].hex()))

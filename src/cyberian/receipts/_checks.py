@@ -38,7 +38,7 @@ from ._fields import (
     need,
     show,
 )
-from ._format import EMPTY_ROOT, PAYLOAD_TYPE, replay_root, tree_root
+from ._format import EMPTY_ROOT, PAYLOAD_TYPE, Tree, replay_root, tree_root
 
 _SAMPLING_KEYS: Final = ("procedure", "rate", "k", "nonce", "seed", "indices", "auto", "escape")
 _AUTO_KEYS: Final = ("reward", "penalty", "cost", "collusion", "bound", "margin", "deterrent")
@@ -143,7 +143,7 @@ def _check_counts(ctx: Context) -> str:
     return f"{inputs} inputs in {count} chunks of up to {size}"
 
 
-def _rebuilt(body: Mapping[str, Any], tree: str) -> str:
+def _rebuilt(body: Mapping[str, Any], tree: Tree) -> str:
     try:
         chunks = _valid_chunks(body)
     except CheckError as exc:
@@ -151,7 +151,7 @@ def _rebuilt(body: Mapping[str, Any], tree: str) -> str:
     return tree_root(chunks, tree)
 
 
-def _check_root(ctx: Context, tree: str) -> str:
+def _check_root(ctx: Context, tree: Tree) -> str:
     name, alias = f"{tree}_root", f"{tree}s_root"
     stated = as_hex(need(ctx.body, name), name)
     problems = []

@@ -6,7 +6,6 @@ the runner in :mod:`cyberian.receipts.verify` turns it into a failed check.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -23,9 +22,10 @@ from ._format import (
     RECEIPT_VERSION,
     UNSIGNED_FIELDS,
     canonical_body,
+    hash_canonical,
 )
 
-_TIMESTAMP: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_RFC3339_UTC: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _HEX: Final = re.compile(r"^[0-9a-f]*$")
 _MAX_LISTED: Final = 4
 
@@ -143,7 +143,7 @@ class Context:
 # -- format ---------------------------------------------------------------
 
 
-def _environment(value: Any, where: str, body: Mapping[str, Any]) -> None:
+def _validate_environment(value: Any, where: str, body: Mapping[str, Any]) -> None:
     env = as_object(value, where, ("executor", "replayer"))
     as_object(env["executor"], f"{where}.executor")
     if env["replayer"] is None:
@@ -153,8 +153,8 @@ def _environment(value: Any, where: str, body: Mapping[str, Any]) -> None:
         as_object(env["replayer"], f"{where}.replayer")
 
 
-def _timestamp(value: Any, where: str, body: Mapping[str, Any]) -> None:
-    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+def _validate_timestamp(value: Any, where: str, body: Mapping[str, Any]) -> None:
+    if not isinstance(value, str) or not _RFC3339_UTC.match(value):
         raise CheckError(f"{where} must be RFC 3339 UTC ending in Z, got {show(value)}")
     try:
         datetime.fromisoformat(value[:-1])
@@ -162,12 +162,12 @@ def _timestamp(value: Any, where: str, body: Mapping[str, Any]) -> None:
         raise CheckError(f"{where} is not a valid date and time: {value}") from None
 
 
-def _kind(value: Any, where: str, body: Mapping[str, Any]) -> None:
+def _validate_kind(value: Any, where: str, body: Mapping[str, Any]) -> None:
     if value not in KINDS:
         raise CheckError(f"{where} must be one of {', '.join(KINDS)}, got {show(value)}")
 
 
-def _version(value: Any, where: str, body: Mapping[str, Any]) -> None:
+def _validate_version(value: Any, where: str, body: Mapping[str, Any]) -> None:
     if not isinstance(value, str):
         raise CheckError(f"{where} must be a string, got {show(value)}")
 
@@ -175,10 +175,10 @@ def _version(value: Any, where: str, body: Mapping[str, Any]) -> None:
 _Rule = Callable[[Any, str, Mapping[str, Any]], object]
 
 _RULES: Final[dict[str, _Rule]] = {
-    "version": _version,
+    "version": _validate_version,
     "receipt_id": lambda v, w, b: as_text(v, w),
     "job_id": lambda v, w, b: as_text(v, w),
-    "kind": _kind,
+    "kind": _validate_kind,
     **{
         name: (lambda v, w, b: as_hex(v, w))
         for name in (
@@ -205,8 +205,8 @@ _RULES: Final[dict[str, _Rule]] = {
     "chunks": lambda v, w, b: as_list(v, w),
     "replays": lambda v, w, b: as_list(v, w),
     "sampling": lambda v, w, b: as_object(v, w),
-    "environment": _environment,
-    "issued_at": _timestamp,
+    "environment": _validate_environment,
+    "issued_at": _validate_timestamp,
     "issuer": lambda v, w, b: as_hex(as_object(v, w, ("keyid",))["keyid"], f"{w}.keyid"),
     "executor_attestation_ids": lambda v, w, b: [
         as_hex(item, f"{w}[{i}]") for i, item in enumerate(as_list(v, w))
@@ -246,7 +246,7 @@ def check_version(ctx: Context) -> str:
 def check_receipt_hash(ctx: Context) -> str:
     """``receipt_hash``: SHA-256 of the canonical body, as stated."""
     stated = as_hex(need(ctx.receipt, "receipt_hash"), "receipt_hash")
-    computed = hashlib.sha256(ctx.canonical()).hexdigest()
+    computed = hash_canonical(ctx.canonical())
     if stated != computed:
         raise CheckError(f"receipt_hash {stated} does not match the body's hash {computed}")
     return computed

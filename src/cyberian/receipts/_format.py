@@ -1,4 +1,4 @@
-"""Receipt format v1 internals shared by issuing and verification.
+"""Receipt format v1, shared by issuing and verification.
 
 Constants, strict JSON parsing, the canonical body and its hash, and the
 three roots rebuilt from receipt entries. Public names are re-exported by
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import rfc8785
 
@@ -53,7 +53,10 @@ BODY_FIELDS: Final = (
 )
 """Every body field of format v1, in the order :func:`build_receipt_body` emits them."""
 
-TREE_TAGS: Final = {"input": TAG_INPUT, "output": TAG_OUTPUT}
+Tree = Literal["input", "output"]
+"""The two chunk trees a receipt commits to."""
+
+TREE_TAGS: Final[dict[Tree, bytes]] = {"input": TAG_INPUT, "output": TAG_OUTPUT}
 
 
 def body_of(receipt: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,9 +73,14 @@ def canonical_body(receipt: Mapping[str, Any]) -> bytes:
     return data
 
 
+def hash_canonical(canonical: bytes) -> str:
+    """SHA-256 (hex) of an already canonical body: what ``receipt_hash`` must say."""
+    return hashlib.sha256(canonical).hexdigest()
+
+
 def compute_receipt_hash(receipt: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the canonical body: what ``receipt_hash`` must say."""
-    return hashlib.sha256(canonical_body(receipt)).hexdigest()
+    return hash_canonical(canonical_body(receipt))
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -121,12 +129,20 @@ def parse_json_strict(data: str | bytes) -> Any:
         raise ValueError(f"not valid JSON: {exc}") from None
 
 
+def parse_receipt(data: str | bytes) -> dict[str, Any]:
+    """A receipt from JSON text; ValueError on duplicate keys, NaN, unsafe numbers, non-objects."""
+    value = parse_json_strict(data)
+    if not isinstance(value, dict):
+        raise ValueError("a receipt must be a JSON object")
+    return value
+
+
 def merkle_root_hex(leaves: Iterable[bytes]) -> str:
     """Hex RFC 9162 root over leaf data."""
     return merkle.root(list(leaves)).hex()
 
 
-def tree_root(chunks: Iterable[Mapping[str, Any]], tree: str) -> str:
+def tree_root(chunks: Iterable[Mapping[str, Any]], tree: Tree) -> str:
     """Root (hex) of the ``input`` or ``output`` tree over receipt chunk entries."""
     field = f"{tree}_commitment"
     tag = TREE_TAGS[tree]

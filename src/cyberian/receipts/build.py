@@ -1,43 +1,7 @@
-"""Receipts (format v1): build, sign, DSSE export/import and offline verification.
+"""Issuing a receipt: the unsigned v1 body for a finished run, and its signature.
 
-A receipt is one JSON object: the *body* (every field but ``receipt_hash``
-and ``signature``), ``receipt_hash`` = SHA-256 hex of the body's RFC 8785
-canonical JSON, and ``signature`` = ``{"alg": "ed25519", "keyid", "sig"}``,
-an Ed25519 signature (base64) over the DSSE PAE of :data:`PAYLOAD_TYPE` and
-the same canonical bytes (design contract: RECEIPTS.md).
-
-Body fields::
-
-    version            "1"
-    receipt_id         issuer-chosen id ("rcpt_" + 32 hex by default)
-    job_id             job id, VaaS request id, or a local run's id
-    kind               "job" | "vaas" | "local"
-    spec_hash, model_sha256, tokenizer_sha256     64 hex each
-    chunk_size         inputs per committed chunk (VaaS: per block)
-    chunk_count        == len(chunks) == ceil(input_count / chunk_size)
-    input_count, dimensions
-    input_root, output_root, proof_root           64 hex each (RFC 9162 roots)
-    chunks             [{index, input_commitment, output_commitment}], index == position
-    sampling           {procedure, rate, k, nonce, seed, indices, auto, escape}
-                       (see cyberian.sampling; local: rate 0, k 0, nonce/seed/auto
-                       null, no indices, escape probabilities 1)
-    replays            [{index, output_commitment (replayed), match}], one per
-                       sampled index, ascending; empty for local
-    environment        {executor: manifest, replayer: manifest | null (local only)}
-    issued_at          RFC 3339 UTC, "Z" suffix
-    issuer             {keyid}
-    inputs_root        alias of input_root
-    outputs_root       alias of output_root
-    verification_attestation   alias of proof_root: the root over the
-                       independent replayer's records, i.e. what was verified
-    executor_attestation_ids   [output_root]: the executor's one attestation,
-                       its committed output root
-
-Floats appear only in ``sampling.rate``, ``sampling.auto`` (except
-``deterrent``) and ``sampling.escape`` (except ``faked_chunks``), and
-anywhere inside the opaque environment manifests; every other number is an
-integer below 2^53. A key inside a receipt is never trusted: only the keys
-passed to the verifier count.
+The body's fields are described in :mod:`cyberian.receipts`; the signature is
+Ed25519 over the DSSE PAE of the canonical body (:func:`sign_receipt`).
 """
 
 from __future__ import annotations
@@ -48,67 +12,29 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from .. import merkle
-from ..commitments import ChunkCommitment, commitment_bytes, leaf_data
-from ..exceptions import MerkleProofError, ReceiptVerificationError
+from ..commitments import ChunkCommitment, commitment_bytes
 from ..sampling import NONCE_BYTES, PROCEDURE, SamplingPlan, escape_estimates, sample_seed
-from ..signing import ALG, SigningKey, b64decode_strict, pae
+from ..signing import ALG, SigningKey, pae
 from ..spec import Spec
 from ._format import (
-    BODY_FIELDS,
-    EMPTY_ROOT,
     KINDS,
     PAYLOAD_TYPE,
     RECEIPT_VERSION,
-    TREE_TAGS,
     body_of,
     canonical_body,
-    compute_receipt_hash,
-    parse_json_strict,
+    hash_canonical,
     replay_root,
     tree_root,
 )
-from .verify import (
-    CHECKS,
-    REPORT_CHECKS,
-    CheckResult,
-    TrustedKeys,
-    VerifiedReceipt,
-    check_receipt,
-    verification_report,
-    verify_receipt,
-)
 
 __all__ = [
-    "BODY_FIELDS",
-    "CHECKS",
-    "EMPTY_ROOT",
-    "KINDS",
-    "PAYLOAD_TYPE",
-    "RECEIPT_VERSION",
-    "REPORT_CHECKS",
-    "CheckResult",
     "ReplayRecord",
-    "TrustedKeys",
-    "VerifiedReceipt",
     "build_receipt_body",
-    "canonical_body",
-    "check_receipt",
-    "chunk_inclusion_proof",
     "commitment_roots",
-    "compute_receipt_hash",
-    "from_dsse",
-    "parse_receipt",
     "sign_receipt",
-    "to_dsse",
-    "verification_report",
-    "verify_chunk_inclusion",
-    "verify_receipt",
 ]
-
-Tree = Literal["input", "output"]
 
 
 @dataclass(frozen=True)
@@ -128,28 +54,29 @@ class ReplayRecord:
         }
 
 
-def parse_receipt(data: str | bytes) -> dict[str, Any]:
-    """A receipt from JSON text; ValueError on duplicate keys, NaN, unsafe numbers, non-objects."""
-    value = parse_json_strict(data)
-    if not isinstance(value, dict):
-        raise ValueError("a receipt must be a JSON object")
-    return value
+Roots = tuple[bytes, bytes]
+"""Raw ``(input_root, output_root)``, as :func:`commitment_roots` returns them."""
 
 
-def commitment_roots(chunks: Sequence[ChunkCommitment]) -> tuple[bytes, bytes]:
-    """The raw ``(input_root, output_root)`` over these chunks (what the sample seed needs)."""
-    entries = [chunk.as_dict() for chunk in chunks]
+def _entry_roots(entries: Sequence[Mapping[str, Any]]) -> Roots:
     return bytes.fromhex(tree_root(entries, "input")), bytes.fromhex(tree_root(entries, "output"))
 
 
-def _timestamp(issued_at: datetime | None) -> str:
+def commitment_roots(chunks: Sequence[ChunkCommitment]) -> Roots:
+    """The raw ``(input_root, output_root)`` over these chunks (what the sample seed needs)."""
+    return _entry_roots([chunk.as_dict() for chunk in chunks])
+
+
+def _format_timestamp(issued_at: datetime | None) -> str:
     moment = datetime.now(UTC) if issued_at is None else issued_at
     if moment.tzinfo is None:
         raise ValueError("issued_at must be timezone-aware")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _check_chunks(chunks: Sequence[ChunkCommitment], input_count: int, chunk_size: int) -> None:
+def _require_covering_chunks(
+    chunks: Sequence[ChunkCommitment], input_count: int, chunk_size: int
+) -> None:
     for position, chunk in enumerate(chunks):
         if chunk.index != position:
             raise ValueError(f"chunk at position {position} has index {chunk.index}")
@@ -161,12 +88,19 @@ def _check_chunks(chunks: Sequence[ChunkCommitment], input_count: int, chunk_siz
         )
 
 
+def _checked_roots(roots: Roots) -> Roots:
+    if len(roots) != 2 or any(len(root) != 32 for root in roots):
+        raise ValueError("roots must be the two 32-byte roots from commitment_roots(chunks)")
+    return roots
+
+
 def _sampling_section(
     kind: str,
     chunks: Sequence[ChunkCommitment],
     plan: SamplingPlan | None,
     nonce: bytes | None,
     replays: Sequence[ReplayRecord],
+    roots: Roots,
 ) -> dict[str, Any]:
     n = len(chunks)
     if kind == "local":
@@ -187,9 +121,8 @@ def _sampling_section(
         raise ValueError(f"a {kind} receipt needs a sampling plan and the nonce")
     if plan.chunk_count != n or len(nonce) != NONCE_BYTES:
         raise ValueError(f"plan must be for {n} chunks and the nonce {NONCE_BYTES} bytes")
-    input_root, output_root = commitment_roots(chunks)
-    seed = sample_seed(input_root, output_root, nonce)
-    indices = plan.draw(input_root, output_root, nonce)
+    seed = sample_seed(*roots, nonce)
+    indices = plan.draw(*roots, nonce)
     if [record.index for record in replays] != indices:
         raise ValueError(f"replays must cover exactly the sampled chunks {indices}, ascending")
     for record in replays:
@@ -223,13 +156,16 @@ def build_receipt_body(
     chunk_size: int | None = None,
     receipt_id: str | None = None,
     issued_at: datetime | None = None,
+    roots: Roots | None = None,
 ) -> dict[str, Any]:
     """The unsigned body of a receipt for a finished run (ValueError if inconsistent).
 
     ``chunk_size`` defaults to the spec's (a VaaS receipt passes its block
     size). A ``job`` / ``vaas`` receipt needs the sampling ``plan``, the
     ``nonce`` and one matching ``replays`` record per sampled chunk, plus the
-    replayer's manifest; a ``local`` receipt has none of these.
+    replayer's manifest; a ``local`` receipt has none of these. ``roots`` is
+    the caller's ``commitment_roots(chunks)`` when it already has them (they
+    are then not rebuilt; other roots give a receipt that fails verification).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -238,11 +174,12 @@ def build_receipt_body(
     if kind != "local" and replayer_environment is None:
         raise ValueError(f"a {kind} receipt needs the replayer's environment manifest")
     size = spec.chunk_size if chunk_size is None else chunk_size
-    _check_chunks(chunks, input_count, size)
-    sampling = _sampling_section(kind, chunks, plan, nonce, replays)
+    _require_covering_chunks(chunks, input_count, size)
     entries = [chunk.as_dict() for chunk in chunks]
+    raw_roots = _entry_roots(entries) if roots is None else _checked_roots(roots)
+    sampling = _sampling_section(kind, chunks, plan, nonce, replays, raw_roots)
+    input_root, output_root = raw_roots[0].hex(), raw_roots[1].hex()
     records = [record.as_dict() for record in replays]
-    input_root, output_root = tree_root(entries, "input"), tree_root(entries, "output")
     proof_root = replay_root(records)
     return {
         "version": RECEIPT_VERSION,
@@ -266,7 +203,7 @@ def build_receipt_body(
             "executor": dict(executor_environment),
             "replayer": dict(replayer_environment) if replayer_environment is not None else None,
         },
-        "issued_at": _timestamp(issued_at),
+        "issued_at": _format_timestamp(issued_at),
         "issuer": {"keyid": issuer_keyid},
         "inputs_root": input_root,
         "outputs_root": output_root,
@@ -285,87 +222,10 @@ def sign_receipt(body: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
     signature = key.sign(pae(PAYLOAD_TYPE, canonical))
     return {
         **unsigned,
-        "receipt_hash": compute_receipt_hash(unsigned),
+        "receipt_hash": hash_canonical(canonical),
         "signature": {
             "alg": ALG,
             "keyid": key.keyid,
             "sig": base64.b64encode(signature).decode("ascii"),
         },
     }
-
-
-def to_dsse(receipt: Mapping[str, Any]) -> dict[str, Any]:
-    """The receipt as a standard DSSE envelope ``{payloadType, payload, signatures}``."""
-    signature = receipt.get("signature")
-    if not isinstance(signature, Mapping) or not {"keyid", "sig"} <= signature.keys():
-        raise ValueError("the receipt has no signature to export")
-    return {
-        "payloadType": PAYLOAD_TYPE,
-        "payload": base64.b64encode(canonical_body(receipt)).decode("ascii"),
-        "signatures": [{"keyid": signature["keyid"], "sig": signature["sig"]}],
-    }
-
-
-def from_dsse(envelope: Mapping[str, Any] | str | bytes) -> dict[str, Any]:
-    """The receipt inside a DSSE envelope (not yet verified: call :func:`verify_receipt`).
-
-    Raises :class:`ReceiptVerificationError` (``format`` / ``signature``) when
-    the envelope is malformed, its payload is not canonical JSON, or it does
-    not carry exactly one signature.
-    """
-    try:
-        value = parse_json_strict(envelope) if isinstance(envelope, str | bytes) else envelope
-        if not isinstance(value, Mapping) or set(value) != {"payloadType", "payload", "signatures"}:
-            raise ValueError("a DSSE envelope has exactly payloadType, payload, signatures")
-        if value["payloadType"] != PAYLOAD_TYPE:
-            raise ValueError(f"payloadType must be {PAYLOAD_TYPE}")
-        payload = b64decode_strict(value["payload"])
-        body = parse_receipt(payload)
-        if canonical_body(body) != payload or set(body) != set(body_of(body)):
-            raise ValueError("the payload is not the canonical JSON of a receipt body")
-    except ValueError as exc:
-        raise ReceiptVerificationError({"format": str(exc)}) from None
-    signatures = value["signatures"]
-    if (
-        not isinstance(signatures, list)
-        or len(signatures) != 1
-        or not isinstance(signatures[0], Mapping)
-        or set(signatures[0]) != {"keyid", "sig"}
-    ):
-        raise ReceiptVerificationError(
-            {"signature": "a receipt envelope carries exactly one {keyid, sig} signature"}
-        )
-    signature = {"alg": ALG, "keyid": signatures[0]["keyid"], "sig": signatures[0]["sig"]}
-    return {**body, "receipt_hash": compute_receipt_hash(body), "signature": signature}
-
-
-def chunk_inclusion_proof(receipt: Mapping[str, Any], index: int, tree: Tree) -> list[str]:
-    """The hex inclusion proof of chunk ``index`` in the receipt's ``input`` or ``output`` tree."""
-    leaves = [
-        leaf_data(TREE_TAGS[tree], chunk["index"], chunk[f"{tree}_commitment"])
-        for chunk in receipt["chunks"]
-    ]
-    return [node.hex() for node in merkle.inclusion_proof(leaves, index)]
-
-
-def verify_chunk_inclusion(
-    commitment: str,
-    index: int,
-    chunk_count: int,
-    proof: Sequence[str],
-    root: str,
-    *,
-    tree: Tree,
-) -> None:
-    """Check that ``commitment`` is chunk ``index`` of the ``tree`` with hex ``root``.
-
-    Returns ``None``; raises :class:`MerkleProofError` on any failure. A
-    proof from one tree never verifies against another: leaves are tagged.
-    """
-    try:
-        leaf = leaf_data(TREE_TAGS[tree], index, commitment)
-        nodes = [bytes.fromhex(node) for node in proof]
-        expected = bytes.fromhex(root)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise MerkleProofError(f"malformed chunk proof: {exc}") from None
-    merkle.verify_inclusion(merkle.leaf_hash(leaf), index, chunk_count, nodes, expected)
