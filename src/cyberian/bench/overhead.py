@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..client._constants import API_KEY_ENV, BASE_URL_ENV
+
 __all__ = ["OverheadReport", "render_overhead", "run_overhead"]
 
 _TIMING = re.compile(r"timing\s+prove ([\d.]+) s, verifier start ([\d.]+) s .*?"
@@ -57,8 +59,7 @@ def run_overhead(spec_path: Path, texts: Sequence[str], *, repeats: int = 2,
         texts_path = folder / "texts.jsonl"
         texts_path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts),
                               encoding="utf-8")
-        env = {k: v for k, v in os.environ.items()
-               if k not in {"CYBERIAN_API_BASE", "CYBERIAN_API_KEY"}}
+        env = {k: v for k, v in os.environ.items() if k not in {BASE_URL_ENV, API_KEY_ENV}}
         env["CYBERIAN_CACHE_DIR"] = str(folder / "cache")
         base = [*_prove_command(), str(spec_path), str(texts_path), "-q"]
         for round_number in range(repeats):

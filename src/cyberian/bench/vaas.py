@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 
+from ..cli._embedded import embedded_verifier
 from ..commitments import output_commitment
 from ..prover import Prover
-from ..server.embedded import embedded_verifier
 from ..spec import Spec
 
 __all__ = ["VaasReport", "render_vaas", "run_vaas"]

@@ -8,7 +8,7 @@ line on stderr and its ``exit_code``; never a traceback.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final, NoReturn
 
 import click
 
@@ -16,21 +16,28 @@ from ..exceptions import CyberianError
 
 __all__ = ["CyberianCommand", "CyberianGroup", "fail"]
 
+_HELP_OPTION_NAMES: Final = ("-h", "--help")
 
-def _report(exc: CyberianError) -> None:
-    click.echo(f"error: {exc.message}", err=True)
-    raise SystemExit(exc.exit_code)
+
+def _with_help_shortcut(options: dict[str, Any]) -> dict[str, Any]:
+    """Command options whose context settings make ``-h`` mean ``--help``."""
+    given = options.get("context_settings") or {}
+    settings = {"help_option_names": list(_HELP_OPTION_NAMES), **given}
+    return {**options, "context_settings": settings}
 
 
 class CyberianCommand(click.Command):
-    """A click command that turns cyberian errors into one line and an exit code."""
+    """A click command that turns cyberian errors into one line and an exit code (``-h`` helps)."""
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **_with_help_shortcut(options))
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, mapping :class:`CyberianError` to its exit code."""
         try:
             return super().invoke(ctx)
         except CyberianError as exc:
-            _report(exc)
+            fail(exc.message, exc.exit_code)
 
 
 class CyberianGroup(click.Group):
@@ -39,15 +46,18 @@ class CyberianGroup(click.Group):
     command_class = CyberianCommand
     group_class = type
 
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **_with_help_shortcut(options))
+
     def invoke(self, ctx: click.Context) -> Any:
         """Run the group, mapping :class:`CyberianError` to its exit code."""
         try:
             return super().invoke(ctx)
         except CyberianError as exc:
-            _report(exc)
+            fail(exc.message, exc.exit_code)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` to stderr and exit with ``code``."""
     click.echo(f"error: {message}", err=True)
     raise SystemExit(code)

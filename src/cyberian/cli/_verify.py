@@ -12,7 +12,6 @@ naming the first block that differs.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,10 +21,12 @@ from typing import Any
 import click
 import yaml
 
+from ..client._constants import API_KEY_ENV
+from ..client._credentials import configured_base_url, resolve_api_key
 from ..exceptions import ApiError, AuthError, CyberianError, VerificationFailedError
 from ..prover import Proof
-from ..server.embedded import EmbeddedVerifier
 from ..spec import Spec
+from ._embedded import EmbeddedVerifier
 
 __all__ = ["Verifier", "certify"]
 
@@ -45,14 +46,13 @@ class Verifier:
 
 
 def remote_verifier(server: str | None) -> Verifier | None:
-    """The verifier named by ``--server`` or ``CYBERIAN_API_BASE`` (None: use the embedded one)."""
-    url = server or os.environ.get("CYBERIAN_API_BASE")
-    if not url:
+    """The verifier named by ``--server`` or the client's base-URL variable (None: use the
+    embedded one), with the API key the client would use; :class:`AuthError` without one."""
+    url = configured_base_url(server)
+    if url is None:
         return None
-    key = os.environ.get("CYBERIAN_API_KEY")
-    if not key:
-        raise AuthError(f"set CYBERIAN_API_KEY to an API key of the verifier at {url}")
-    return Verifier(url.rstrip("/"), key)
+    key = resolve_api_key(None, remedy=f"set {API_KEY_ENV} to an API key of the verifier at {url}")
+    return Verifier(url, key)
 
 
 def _claim(client: Any, spec: Spec, texts: Sequence[str], blocks: Sequence[str]) -> Any:
@@ -85,24 +85,28 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
             prove_seconds: float) -> None:
     """Claim ``proof`` at the verifier, save and check the receipt, print a summary."""
     from ..client import Client  # noqa: PLC0415
-    from ..receipts import verify_receipt  # noqa: PLC0415
-    from ..signing import parse_keys_document  # noqa: PLC0415
 
     blocks = list(proof.block_commitments)
     started = time.perf_counter()
-    try:
-        with Client(verifier.api_key, base_url=verifier.url, timeout=_REQUEST_TIMEOUT,
-                    max_retries=2) as client:
+    with Client(verifier.api_key, base_url=verifier.url, timeout=_REQUEST_TIMEOUT,
+                max_retries=2) as client:
+        try:
             receipt = _claim(client, spec, texts, blocks)
-            verify_seconds = time.perf_counter() - started
-            keys = parse_keys_document(client.get_keys())
-    except (AuthError, ApiError) as exc:
-        raise CyberianError(f"the verifier at {verifier.url} refused the claim: {exc.message}",
-                            status_code=exc.status_code, body=exc.body) from None
-    path = receipt_path or Path(f"{receipt['receipt_id']}.json")
-    write(path, receipt)
-    checked = time.perf_counter()
-    verified = verify_receipt(receipt, keys)
+        except (AuthError, ApiError) as exc:
+            raise CyberianError(f"the verifier at {verifier.url} refused the claim: "
+                                f"{exc.message}", status_code=exc.status_code,
+                                body=exc.body) from None
+        verify_seconds = time.perf_counter() - started
+        path = receipt_path or Path(f"{receipt['receipt_id']}.json")
+        write(path, receipt)
+        checked = time.perf_counter()
+        try:
+            # Signature against the keys the verifier publishes, every root.
+            verified = client.verify_receipt_offline(receipt)
+        except ApiError as exc:  # /keys unreachable, refused or unusable
+            raise CyberianError(f"cannot check the receipt saved to {path} against the keys "
+                                f"of the verifier at {verifier.url}: {exc.message}",
+                                status_code=exc.status_code, body=exc.body) from None
     problems = _own_checks(receipt, spec, proof, blocks)
     if problems:
         click.echo("NOT VERIFIED: " + "; ".join(problems), err=True)

@@ -127,5 +127,4 @@ def update(account_id: str, tier: str | None, trial_ends_at: str | None,
         store.close()
     if account is None:
         fail(f"no account {account_id}")
-        return
     click.echo(f"{account.id} tier {account.tier}")

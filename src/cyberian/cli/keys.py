@@ -70,7 +70,6 @@ def revoke(key_id: str, data_dir: Path | None, config: Path | None) -> None:
         store.close()
     if revoked is None or revoked.revoked_at is None:
         fail(f"no API key {key_id}")
-        return
     state = "already revoked" if before is not None and before.revoked_at else "revoked"
     click.echo(f"{state} {key_id} (account {revoked.account_id}) at {iso(revoked.revoked_at)}")
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._version import __version__
 from ..commitments import is_commitment
 from ..exceptions import CyberianError, InputError
 from ._common import CyberianCommand, fail
@@ -83,7 +84,8 @@ def _check_options(expect: str | None, golden: Path | None, write_golden: Path |
         raise click.UsageError("--server goes with --verify")
 
 
-@click.command(cls=CyberianCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=CyberianCommand)
+@click.version_option(__version__, prog_name="cyberian-prove")
 @click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("texts_file", metavar="TEXTS", type=click.Path(path_type=Path, allow_dash=True))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -129,8 +131,8 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     from ..golden import compare_golden, load_golden  # noqa: PLC0415
     from ..inputs import read_texts  # noqa: PLC0415
     from ..models.build import ensure_model_files  # noqa: PLC0415
-    from ..server.embedded import embedded_verifier  # noqa: PLC0415
     from ..spec import check_engine, installed_engine_version, load_spec  # noqa: PLC0415
+    from ._embedded import embedded_verifier  # noqa: PLC0415
     from ._verify import Verifier, certify, remote_verifier  # noqa: PLC0415
 
     _check_options(expect, golden, write_golden, receipt, signing_key, verify, server)
@@ -175,7 +177,12 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
 
 
 def prover_for(spec: Spec, allow_engine_drift: bool, threads: int | None) -> Prover:
-    """The prover for a spec (kept separate so tests can substitute a faulty one)."""
+    """The :class:`~cyberian.prover.Prover` that ``cyberian-prove`` runs ``spec`` with.
+
+    It refuses an installed ONNX Runtime other than the pinned one unless
+    ``allow_engine_drift``, and runs ``threads`` intra-op threads (``None``:
+    the spec's ``runtime.intra_op_threads``).
+    """
     from ..prover import Prover  # noqa: PLC0415
 
     return Prover(spec, allow_engine_drift=allow_engine_drift, threads=threads)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..exceptions import CyberianError
 from ._common import CyberianGroup, fail
 
 if TYPE_CHECKING:
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["fetch_keys", "group"]
 
-_KEYS_TIMEOUT = 10.0
-
 
 @click.group("receipt", cls=CyberianGroup)
 def group() -> None:
@@ -33,42 +32,34 @@ def group() -> None:
 
 
 def fetch_keys(url: str, *, transport: httpx.BaseTransport | None = None) -> dict[str, PublicKey]:
-    """Trusted keys from a server's ``GET /keys`` (a bare server URL gets ``/keys`` appended)."""
-    import httpx  # noqa: PLC0415 - only this command needs HTTP
+    """Trusted keys from a server's ``GET /keys`` (a bare server URL gets ``/keys`` appended).
 
-    from ..signing import parse_keys_document  # noqa: PLC0415
+    The client's :func:`~cyberian.client._keys.fetch_trusted_keys`, imported only when used.
+    """
+    from ..client._keys import fetch_trusted_keys  # noqa: PLC0415 - only this command needs HTTP
 
-    target = httpx.URL(url)
-    if target.scheme not in ("http", "https") or not target.host:
-        raise ValueError(f"not an http(s) URL: {url}")
-    if target.path in ("", "/"):
-        target = target.join("/keys")
-    with httpx.Client(transport=transport, timeout=_KEYS_TIMEOUT) as client:
-        response = client.get(target)
-        response.raise_for_status()
-    return parse_keys_document(response.content)
+    return fetch_trusted_keys(url, transport=transport)
 
 
 def _trusted_keys(key_file: Path | None, keys_url: str | None) -> dict[str, PublicKey]:
-    import httpx  # noqa: PLC0415
-
     from ..signing import load_trusted_keys  # noqa: PLC0415
 
-    if (key_file is None) == (keys_url is None):
-        raise click.UsageError("give exactly one of --key or --keys-url")
-    if key_file is not None:
+    if key_file is not None and keys_url is None:
         try:
             return load_trusted_keys(key_file)
         except OSError as exc:
             fail(f"cannot read {key_file}: {exc.strerror or exc}")
         except ValueError as exc:
             fail(str(exc))
-    assert keys_url is not None
-    try:
-        return fetch_keys(keys_url)
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-        fail(f"cannot fetch trusted keys from {keys_url}: {exc}")
-    raise AssertionError("unreachable")  # pragma: no cover - fail() exits
+    if keys_url is not None and key_file is None:
+        try:
+            return fetch_keys(keys_url)
+        except CyberianError as exc:
+            status = f"HTTP {exc.status_code}: " if exc.status_code is not None else ""
+            fail(f"cannot fetch trusted keys from {keys_url}: {status}{exc.message}")
+        except ValueError as exc:  # not an http(s) URL
+            fail(f"cannot fetch trusted keys from {keys_url}: {exc}")
+    raise click.UsageError("give exactly one of --key or --keys-url")
 
 
 def _read(path: Path) -> bytes:
@@ -76,7 +67,6 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror or exc}")
-    raise AssertionError("unreachable")  # pragma: no cover - fail() exits
 
 
 def _unwrap(data: bytes) -> Mapping[str, Any] | bytes:
@@ -183,7 +173,6 @@ def show(receipt_file: Path) -> None:
     unwrapped = _unwrap(_read(receipt_file))
     if not isinstance(unwrapped, Mapping):
         fail(f"{receipt_file} is not a receipt (not a JSON object)")
-    assert isinstance(unwrapped, Mapping)
     for label, text in _summary(unwrapped):
         click.echo(f"{label:<12} {text}")
     click.echo("(escape odds: chance that a batch with that share of chunks faked goes unnoticed)")

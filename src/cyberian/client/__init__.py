@@ -9,7 +9,8 @@ are aliases kept for them).
 from __future__ import annotations
 
 from ._async import AsyncClient
-from ._base import DEFAULT_BASE_URL, JobResult
+from ._constants import DEFAULT_BASE_URL
+from ._responses import JobResult
 from ._sync import Client
 
 Cyberian = Client

@@ -10,26 +10,11 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from ._base import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_MAX_RETRY_WAIT,
-    DEFAULT_TIMEOUT,
-    BaseClient,
-    JobResult,
-    Operation,
-    Outcome,
-    ProgressCallback,
-    ReceiptSource,
-    Send,
-    Sleep,
-    SpecSource,
-    Step,
-    UploadSource,
-    job_body,
-    read_upload,
-    upload_params,
-    verify_body,
-)
+from ._base import BaseClient, ReceiptSource
+from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_TIMEOUT
+from ._requests import SpecSource, UploadSource, job_body, read_upload, upload_params, verify_body
+from ._responses import JobResult
+from ._steps import Operation, Outcome, ProgressCallback, Send, Sleep, Step
 
 if TYPE_CHECKING:
     from ..receipts import TrustedKeys, VerifiedReceipt

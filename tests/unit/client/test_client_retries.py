@@ -9,7 +9,7 @@ import pytest
 from client_fakes import Harness, Twin, fail, reply
 
 from cyberian.client import Client
-from cyberian.client._base import backoff_delay
+from cyberian.client._retries import backoff_delay
 from cyberian.exceptions import (
     ApiError,
     AuthError,

@@ -1,7 +1,10 @@
 """The embedded verifier: the real server in a subprocess on a free loopback port.
 
-``cyberian-prove --verify`` uses it when no ``--server`` / ``CYBERIAN_API_BASE``
-is given, and the ``/verify`` benchmarks use it with a data dir of their own.
+A client-side launcher (it runs ``python -m cyberian.cli serve``, it is not
+part of the server): ``cyberian-prove --verify`` uses it when no verifier
+URL is given (``--server`` or the client's base-URL variable), and the
+``/verify`` benchmarks use it with a data dir of their own.
+
 By default its data dir lives under the user's cache directory
 (``~/.cache/cyberian/embedded-verifier``) and survives between runs, so the
 model store, the signing key and a local enterprise account are made once.
@@ -53,15 +56,13 @@ class EmbeddedVerifier:
 def _account_key(data_dir: Path) -> str:
     """The local enterprise account's key, created on first use."""
     from ..server.accounts import create_account  # noqa: PLC0415
-    from ..server.config import load_settings  # noqa: PLC0415
-    from ..server.store import Store  # noqa: PLC0415
     from ..server.timeutil import utcnow  # noqa: PLC0415
+    from ._server import open_store  # noqa: PLC0415
 
     key_file = data_dir / _KEY_FILE
     if key_file.is_file():
         return key_file.read_text(encoding="ascii").strip()
-    settings = load_settings(None, data_dir=data_dir)
-    store = Store(settings.db_path)
+    settings, store = open_store(data_dir, None)
     try:
         _, _, secret = create_account(store, "enterprise", now=utcnow(),
                                       trial_days=settings.tiers["trial"].period_days,

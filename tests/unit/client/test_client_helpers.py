@@ -1,4 +1,5 @@
-"""The pure helpers of cyberian.client._base: Retry-After, key labels, spec sources."""
+"""The client's pure helpers: Retry-After (_retries), key labels (_credentials), spec sources
+(_requests)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cyberian.client._base import key_label, parse_retry_after, read_spec_yaml
+from cyberian.client._credentials import key_label
+from cyberian.client._requests import read_spec_yaml
+from cyberian.client._retries import parse_retry_after
 
 NOW = 1_700_000_000.0
 
