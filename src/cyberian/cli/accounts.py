@@ -55,8 +55,8 @@ def create(tier: str, label: str | None, as_json: bool, data_dir: Path | None,
 
 
 def _summaries(data_dir: Path | None, config: Path | None) -> list[dict[str, Any]]:
-    from ..server.accounts import list_accounts, list_keys  # noqa: PLC0415
     from ..server.quotas import derive_usage, standing_of  # noqa: PLC0415
+    from ..server.store.accounts import list_accounts, list_keys  # noqa: PLC0415
     from ..server.timeutil import iso, utcnow  # noqa: PLC0415
 
     settings, store = open_store(data_dir, config)

@@ -59,7 +59,8 @@ def generate(out: Path) -> None:
 @data_dir_options
 def revoke(key_id: str, data_dir: Path | None, config: Path | None) -> None:
     """Revoke the server's API key KEY_ID (its public id, as /account shows it)."""
-    from ..server.accounts import find_key, revoke_key  # noqa: PLC0415
+    from ..server.accounts import revoke_key  # noqa: PLC0415
+    from ..server.store.accounts import find_key  # noqa: PLC0415
     from ..server.timeutil import iso, utcnow  # noqa: PLC0415
 
     _, store = open_store(data_dir, config)

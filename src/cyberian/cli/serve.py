@@ -37,7 +37,7 @@ def command(host: str | None, port: int | None, data_dir: Path | None, workers: 
     variables, then these flags.
     """
     from ..server.config import load_settings  # noqa: PLC0415
-    from ..server.runner import serve  # noqa: PLC0415
+    from ..server.http.runner import serve  # noqa: PLC0415
 
     settings = load_settings(config, host=host, port=port, data_dir=data_dir, workers=workers,
                              queue_size=queue_size, specs_dir=specs_dir,

@@ -12,10 +12,10 @@ import hmac
 from dataclasses import dataclass
 from typing import Final
 
-from .accounts import Account, find_key, get_account
 from .apikeys import hash_api_key, key_id_of
-from .errors import ApiProblem
+from .errors import UnauthorizedError
 from .store import Store
+from .store.accounts import Account, find_key, get_account
 
 __all__ = ["Principal", "authenticate"]
 
@@ -30,23 +30,19 @@ class Principal:
     key_id: str
 
 
-def _unauthorized(message: str) -> ApiProblem:
-    return ApiProblem(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
-
-
 def authenticate(store: Store, presented: str | None) -> Principal:
-    """The account a presented key belongs to; 401 ``unauthorized`` otherwise."""
+    """The account a presented key belongs to; :class:`UnauthorizedError` otherwise."""
     if not presented:
-        raise _unauthorized("missing API key: send Authorization: Bearer cyb_<label>_<secret>")
+        raise UnauthorizedError("missing API key: send Authorization: Bearer cyb_<label>_<secret>")
     key_id = key_id_of(presented)
     found = find_key(store, key_id) if key_id is not None else None
     stored_hash = found.key_sha256 if found is not None else _DUMMY_HASH
     matches = hmac.compare_digest(hash_api_key(presented), stored_hash)
     if found is None or not matches:
-        raise _unauthorized("invalid API key")
+        raise UnauthorizedError("invalid API key")
     if found.revoked_at is not None:
-        raise _unauthorized("this API key has been revoked")
+        raise UnauthorizedError("this API key has been revoked")
     account = get_account(store, found.account_id)
     if account is None:  # pragma: no cover - foreign keys forbid it
-        raise _unauthorized("invalid API key")
+        raise UnauthorizedError("invalid API key")
     return Principal(account, found.key_id)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..spec import Spec
-from .worker_tasks import commit_blocks
-from .workers import WorkerPool
+from .workers.pool import WorkerPool
+from .workers.tasks import commit_blocks
 
 __all__ = ["BlockCommitments", "VerifyBatcher"]
 

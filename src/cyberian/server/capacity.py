@@ -1,7 +1,7 @@
 """The bounded queue: open jobs plus in-flight VaaS requests may not exceed ``queue_size``.
 
-Past it, new work is refused with 503 ``service_busy`` and a ``Retry-After``
-header; idempotent replays of accepted work are never refused.
+Past it, new work is refused with ``service_busy``, saying when to retry;
+idempotent replays of accepted work are never refused.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from .errors import ApiProblem
+from .errors import ServiceBusyError
 
 __all__ = ["Capacity"]
 
@@ -29,13 +29,11 @@ class Capacity:
         return self._open_jobs() + self.vaas_in_flight
 
     def check(self) -> None:
-        """Refuse new work (503 ``service_busy``) when the queue is full."""
+        """Refuse new work (:class:`ServiceBusyError`) when the queue is full."""
         if self.used >= self.size:
-            raise ApiProblem(503, "service_busy",
-                             f"the server's queue is full ({self.size} requests in flight); "
-                             f"retry in {self._retry_after} s",
-                             headers={"Retry-After": str(self._retry_after)},
-                             retry_after_sec=self._retry_after)
+            raise ServiceBusyError(
+                f"the server's queue is full ({self.size} requests in flight); "
+                f"retry in {self._retry_after} s", retry_after_sec=self._retry_after)
 
     @contextmanager
     def vaas_slot(self) -> Iterator[None]:

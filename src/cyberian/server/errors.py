@@ -1,53 +1,48 @@
-"""The server's error vocabulary and how every failure becomes an API.md error body.
+"""The server's error vocabulary: what went wrong, as the API.md error codes name it.
 
-Every error response is ``{"error": "<code>", "message": "<human text>", ...}``.
-Domain code raises :class:`ApiProblem`; the handlers installed by
-:func:`install_error_handlers` also map FastAPI's request-validation errors to
-400 ``invalid_request`` (422 is reserved for ``verification_failed``),
-unknown routes to 404 ``not_found``, and anything unexpected to a 500
-``internal_error`` whose body carries an incident id and never a traceback.
+Every refusal is an :class:`ApiProblem`: an error code, a human message and
+extra body fields. Domain code raises the subclass that says what happened
+(:class:`QuotaExceededError`, :class:`UnauthorizedError`,
+:class:`ServiceBusyError`, ...); the type alone fixes the status it answers
+with and the headers it carries, so no raise site names an HTTP status or
+header. Nothing here knows the web framework: :mod:`cyberian.server.http.errors`
+turns any of these (and the framework's own failures) into the
+``{"error": <code>, "message": <text>, ...}`` response.
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 __all__ = [
     "ApiProblem",
+    "CommitmentCountMismatchError",
+    "ForbiddenError",
+    "IdempotencyKeyReusedError",
+    "InvalidRequestError",
+    "InvalidSpecError",
+    "JobNotSettledError",
+    "ModelInUseError",
+    "ModelNameTakenError",
+    "NotFoundError",
+    "QuotaExceededError",
+    "RateLimitedError",
+    "RequestTooLargeError",
+    "ServerError",
+    "ServiceBusyError",
+    "TierRequiredError",
+    "TrialExpiredError",
+    "UnauthorizedError",
+    "VerificationFailedError",
     "bad_request",
-    "install_error_handlers",
     "invalid_spec",
     "not_found",
-    "problem_response",
 ]
-
-_log = logging.getLogger("cyberian.server")
-
-_STATUS_CODES = {
-    400: "invalid_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    413: "request_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-    503: "service_busy",
-}
 
 
 class ApiProblem(Exception):  # noqa: N818 - an answer, not only an error
-    """An error answer: HTTP status, API error code, message and extra body fields."""
+    """An error answer: status, API error code, message, extra body fields and headers."""
 
     def __init__(self, status: int, code: str, message: str, *,
                  headers: Mapping[str, str] | None = None, **extra: Any) -> None:
@@ -63,74 +58,171 @@ class ApiProblem(Exception):  # noqa: N818 - an answer, not only an error
         return {"error": self.code, "message": self.message, **self.extra}
 
     def __repr__(self) -> str:
-        return f"ApiProblem({self.status}, {self.code!r}, {self.message!r})"
+        return f"{type(self).__name__}({self.status}, {self.code!r}, {self.message!r})"
 
 
-def bad_request(message: str, *, field: str | None = None) -> ApiProblem:
-    """400 ``invalid_request``, naming the offending field when there is one."""
-    if field is None:
-        return ApiProblem(400, "invalid_request", message)
-    return ApiProblem(400, "invalid_request", message, field=field)
+class ServerError(ApiProblem):
+    """A refusal by the server's own rules: its type fixes the code and the status."""
+
+    STATUS: ClassVar[int] = 400
+    CODE: ClassVar[str] = "invalid_request"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(self.STATUS, self.CODE, message, headers=self._headers(extra), **extra)
+
+    @classmethod
+    def _headers(cls, extra: Mapping[str, Any]) -> dict[str, str]:
+        """The headers an answer of this type carries (none by default)."""
+        return {}
 
 
-def invalid_spec(message: str, *, field: str | None) -> ApiProblem:
-    """400 ``invalid_spec`` naming the spec field at fault."""
-    return ApiProblem(400, "invalid_spec", message, field=field)
+class _RetryLaterError(ServerError):
+    """A refusal that says when to try again (``retry_after_sec``, echoed as ``Retry-After``)."""
+
+    def __init__(self, message: str, *, retry_after_sec: int) -> None:
+        super().__init__(message, retry_after_sec=retry_after_sec)
+
+    @classmethod
+    def _headers(cls, extra: Mapping[str, Any]) -> dict[str, str]:
+        return {"Retry-After": str(extra["retry_after_sec"])}
 
 
-def not_found(what: str) -> ApiProblem:
-    """404 ``not_found`` (also for another account's resources: ids leak nothing)."""
-    return ApiProblem(404, "not_found", f"{what} not found")
+class InvalidRequestError(ServerError):
+    """The request is malformed (``invalid_request``), naming the field at fault if one is."""
+
+    def __init__(self, message: str, *, field: str | None = None, **extra: Any) -> None:
+        if field is not None:
+            extra["field"] = field
+        super().__init__(message, **extra)
 
 
-def problem_response(problem: ApiProblem) -> JSONResponse:
-    """The JSON response for ``problem``."""
-    return JSONResponse(problem.body(), status_code=problem.status, headers=problem.headers)
+class InvalidSpecError(ServerError):
+    """A client's CES text is invalid or names what this server lacks (``invalid_spec``)."""
+
+    CODE = "invalid_spec"
+
+    def __init__(self, message: str, *, field: str | None) -> None:
+        super().__init__(message, field=field)
 
 
-def _location(loc: Sequence[Any]) -> str:
-    parts = [str(part) for part in loc]
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:] if parts[0] == "body" else parts
-    return ".".join(parts) or "body"
+class CommitmentCountMismatchError(ServerError):
+    """A VaaS request claims another number of block commitments than its inputs make."""
+
+    CODE = "commitment_count_mismatch"
 
 
-async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiProblem)
-    return problem_response(exc)
+class UnauthorizedError(ServerError):
+    """No valid API key was presented (``unauthorized``, with a Bearer challenge)."""
+
+    STATUS = 401
+    CODE = "unauthorized"
+
+    @classmethod
+    def _headers(cls, extra: Mapping[str, Any]) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
 
 
-async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-    field = _location(first.get("loc", ()))
-    message = f"{field}: {first.get('msg', 'invalid value')}"
-    if first.get("type") == "json_invalid":
-        field, message = "body", "the request body is not valid JSON"
-    return problem_response(bad_request(message, field=field))
+class TierRequiredError(ServerError):
+    """The account's tier lacks a feature (``tier_required``)."""
+
+    STATUS = 402
+    CODE = "tier_required"
 
 
-async def _on_http(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    code = _STATUS_CODES.get(exc.status_code, "http_error")
-    detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    if exc.status_code == 404:
-        detail = "no such route (see /docs)"
-    return problem_response(ApiProblem(exc.status_code, code, detail,
-                                       headers=dict(exc.headers or {})))
+class QuotaExceededError(ServerError):
+    """The request would exceed the period or day chunk quota (``quota_exceeded``)."""
+
+    STATUS = 402
+    CODE = "quota_exceeded"
 
 
-async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
-    incident = secrets.token_hex(6)
-    _log.error("internal error %s: %s", incident, type(exc).__name__, exc_info=exc)
-    return problem_response(ApiProblem(
-        500, "internal_error", f"internal server error (incident {incident})", incident=incident))
+class TrialExpiredError(ServerError):
+    """The trial has ended and the free tier refuses the request (``trial_expired``)."""
+
+    STATUS = 402
+    CODE = "trial_expired"
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Make every failure of ``app`` answer with an API.md error body."""
-    app.add_exception_handler(ApiProblem, _on_problem)
-    app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(StarletteHTTPException, _on_http)
-    app.add_exception_handler(Exception, _on_unexpected)
+class ForbiddenError(ServerError):
+    """The server's configuration does not allow this (``forbidden``)."""
+
+    STATUS = 403
+    CODE = "forbidden"
+
+
+class NotFoundError(ServerError):
+    """No such resource (also another account's: ids leak nothing)."""
+
+    STATUS = 404
+    CODE = "not_found"
+
+
+class IdempotencyKeyReusedError(ServerError):
+    """An ``Idempotency-Key`` came again with another request body."""
+
+    STATUS = 409
+    CODE = "idempotency_key_reused"
+
+
+class ModelNameTakenError(ServerError):
+    """The account already has a live model of this name with other bytes."""
+
+    STATUS = 409
+    CODE = "model_name_taken"
+
+
+class ModelInUseError(ServerError):
+    """An uploaded model cannot be deleted while an unfinished job uses it."""
+
+    STATUS = 409
+    CODE = "model_in_use"
+
+
+class JobNotSettledError(ServerError):
+    """A job's output is asked for before the job is SETTLED."""
+
+    STATUS = 409
+    CODE = "job_not_settled"
+
+
+class RequestTooLargeError(ServerError):
+    """The request exceeds a per-request limit (``request_too_large``)."""
+
+    STATUS = 413
+    CODE = "request_too_large"
+
+
+class VerificationFailedError(ServerError):
+    """A VaaS block's output differs from what the caller claimed."""
+
+    STATUS = 422
+    CODE = "verification_failed"
+
+
+class RateLimitedError(_RetryLaterError):
+    """More requests per minute than the tier allows (``rate_limited``)."""
+
+    STATUS = 429
+    CODE = "rate_limited"
+
+
+class ServiceBusyError(_RetryLaterError):
+    """The server's queue is full (``service_busy``)."""
+
+    STATUS = 503
+    CODE = "service_busy"
+
+
+def bad_request(message: str, *, field: str | None = None) -> InvalidRequestError:
+    """An ``invalid_request`` refusal, naming the offending field when there is one."""
+    return InvalidRequestError(message, field=field)
+
+
+def invalid_spec(message: str, *, field: str | None) -> InvalidSpecError:
+    """An ``invalid_spec`` refusal naming the spec field at fault."""
+    return InvalidSpecError(message, field=field)
+
+
+def not_found(what: str) -> NotFoundError:
+    """A ``not_found`` refusal (also for another account's resources: ids leak nothing)."""
+    return NotFoundError(f"{what} not found")

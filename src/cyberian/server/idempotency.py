@@ -5,10 +5,16 @@ succeeds stores ``(key, SHA-256 of the canonical request body, status,
 resource id)`` in the same transaction as the job or receipt it created.
 Later requests with the same key and the same body get that same job (its
 current state) or receipt with the same status and are never charged again;
-the same key with a different body is 409 ``idempotency_key_reused``. A
+the same key with a different body is refused (``idempotency_key_reused``). A
 request that was refused stores nothing, so retrying it is evaluated afresh.
 While a ``/verify`` with a key is still running, a duplicate waits for it and
 receives the same answer.
+
+Both routes use one mechanism: a :class:`KeyedRequest` (account, route, key,
+body fingerprint) answers whether an earlier request already created
+something (:meth:`KeyedRequest.earlier`) and records what this one created
+(:meth:`KeyedRequest.remember`); the rows are
+:mod:`cyberian.server.store.idempotency`'s.
 """
 
 from __future__ import annotations
@@ -23,24 +29,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
-from .errors import ApiProblem, bad_request
+from .errors import IdempotencyKeyReusedError, bad_request
 from .store import Store
-from .timeutil import iso
+from .store import idempotency as records
+from .store.idempotency import IdempotencyRecord
 
-__all__ = ["IdempotencyRecord", "SingleFlight", "check_key", "fingerprint", "lookup",
-           "remember", "reused"]
+__all__ = ["KeyedRequest", "SingleFlight", "check_key", "fingerprint", "keyed_request", "reused"]
 
 _KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class IdempotencyRecord:
-    """What an earlier request with the key created."""
-
-    request_sha256: str
-    status_code: int
-    resource_id: str
 
 
 def check_key(key: str | None) -> str | None:
@@ -59,27 +56,51 @@ def fingerprint(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def lookup(store: Store, account_id: str, route: str, key: str) -> IdempotencyRecord | None:
-    """The record stored for this key, or ``None``."""
-    row = store.query_one("SELECT request_sha256, status_code, resource_id FROM idempotency_keys "
-                          "WHERE account_id = ? AND route = ? AND key = ?",
-                          (account_id, route, key))
-    return IdempotencyRecord(row[0], row[1], row[2]) if row is not None else None
+def reused(key: str) -> IdempotencyKeyReusedError:
+    """The refusal of a key that was used with another request body."""
+    return IdempotencyKeyReusedError(
+        "this Idempotency-Key was already used with a different request body; use a new key "
+        "for a new request", idempotency_key=key)
 
 
-def remember(conn: sqlite3.Connection, *, account_id: str, route: str, key: str,
-             request_sha256: str, status_code: int, resource_id: str, now: datetime) -> None:
-    """Store the outcome of a request inside the transaction that created the resource."""
-    conn.execute("INSERT INTO idempotency_keys (account_id, route, key, request_sha256, "
-                 "status_code, resource_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (account_id, route, key, request_sha256, status_code, resource_id, iso(now)))
+@dataclass(frozen=True)
+class KeyedRequest:
+    """A request made under an ``Idempotency-Key``: whose, on which route, with which body."""
+
+    account_id: str
+    route: str
+    key: str
+    request_sha256: str
+
+    @property
+    def flight_key(self) -> tuple[str, str]:
+        """What identifies duplicates of this request while it is still running."""
+        return self.account_id, self.key
+
+    def earlier(self, store: Store) -> IdempotencyRecord | None:
+        """What an earlier request with this key created, or ``None`` if none succeeded yet.
+
+        The same key with another body is refused (:class:`IdempotencyKeyReusedError`).
+        """
+        record = records.lookup(store, self.account_id, self.route, self.key)
+        if record is not None and record.request_sha256 != self.request_sha256:
+            raise reused(self.key)
+        return record
+
+    def remember(self, conn: sqlite3.Connection, *, status_code: int, resource_id: str,
+                 now: datetime) -> None:
+        """Record what this request created, inside the transaction that created it."""
+        records.remember(conn, account_id=self.account_id, route=self.route, key=self.key,
+                         request_sha256=self.request_sha256, status_code=status_code,
+                         resource_id=resource_id, now=now)
 
 
-def reused(key: str) -> ApiProblem:
-    """409 ``idempotency_key_reused``: the key was used with another request body."""
-    return ApiProblem(409, "idempotency_key_reused",
-                      "this Idempotency-Key was already used with a different request body; "
-                      "use a new key for a new request", idempotency_key=key)
+def keyed_request(account_id: str, route: str, key: str | None,
+                  body: Mapping[str, Any]) -> KeyedRequest | None:
+    """A request sent with ``key``, ready for replay checks (``None`` when it has no key)."""
+    if key is None:
+        return None
+    return KeyedRequest(account_id, route, key, fingerprint(body))
 
 
 class SingleFlight(Generic[_T]):

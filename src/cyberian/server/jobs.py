@@ -25,17 +25,17 @@ from pathlib import Path
 from typing import Final
 
 from ..sampling import new_nonce
-from . import idempotency, jobstore
+from . import idempotency
 from .auth import Principal
 from .capacity import Capacity
-from .dialects import ModelResolver, spec_record
 from .errors import not_found
 from .events import JobEvents
-from .jobstore import JobRecord
+from .model_resolver import ModelResolver, WorkBody, spec_record
 from .pipeline import INPUTS_FILE, OUTPUT_FILE, Pipeline
 from .quotas import QuotaBook
-from .schemas import JobRequest
 from .store import Store
+from .store import jobs as jobstore
+from .store.jobs import JobRecord
 
 __all__ = ["LONG_POLL_CAP", "ROUTE", "JobManager"]
 
@@ -70,19 +70,17 @@ class JobManager:
 
     # -- acceptance ---------------------------------------------------------------
 
-    def submit(self, principal: Principal, body: JobRequest, key: str | None,
+    def submit(self, principal: Principal, body: WorkBody, key: str | None,
                now: datetime) -> tuple[int, JobRecord]:
         """Accept a job (or return the one an identical earlier request created)."""
         account = principal.account
-        request_sha = idempotency.fingerprint(body.model_dump(exclude_none=True))
-        if key is not None:
-            record = idempotency.lookup(self._store, account.id, ROUTE, key)
-            if record is not None:
-                if record.request_sha256 != request_sha:
-                    raise idempotency.reused(key)
-                job = jobstore.get_job(self._store, record.resource_id)
-                assert job is not None
-                return record.status_code, job
+        keyed = idempotency.keyed_request(account.id, ROUTE, key,
+                                          body.model_dump(exclude_none=True))
+        earlier = keyed.earlier(self._store) if keyed is not None else None
+        if earlier is not None:
+            job = jobstore.get_job(self._store, earlier.resource_id)
+            assert job is not None
+            return earlier.status_code, job
         self.capacity.check()
         resolved = self._resolver.resolve(body, account.id)
         self._quotas.admit(account, input_count=len(resolved.texts),
@@ -98,10 +96,8 @@ class JobManager:
                     spec_yaml=spec_record(resolved.spec),
                     input_count=len(resolved.texts), chunk_count=resolved.chunk_count,
                     nonce=new_nonce(), now=now)
-                if key is not None:
-                    idempotency.remember(conn, account_id=account.id, route=ROUTE, key=key,
-                                         request_sha256=request_sha, status_code=201,
-                                         resource_id=job_id, now=now)
+                if keyed is not None:
+                    keyed.remember(conn, status_code=201, resource_id=job_id, now=now)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -113,7 +109,7 @@ class JobManager:
     # -- reading ------------------------------------------------------------------
 
     def get(self, job_id: str, account_id: str) -> JobRecord:
-        """The account's job; 404 for anyone else's or an unknown id."""
+        """The account's job; ``not_found`` for anyone else's or an unknown id."""
         job = jobstore.get_job(self._store, job_id, account_id=account_id)
         if job is None:
             raise not_found(f"job {job_id!r}")
@@ -141,7 +137,7 @@ class JobManager:
     def cleanup_orphans(self) -> int:
         """Remove job folders without a job row (a crash between file and commit)."""
         self._jobs_dir.mkdir(parents=True, exist_ok=True)
-        known = {row[0] for row in self._store.query("SELECT id FROM jobs WHERE kind = 'job'")}
+        known = jobstore.job_ids(self._store, "job")
         removed = 0
         for folder in self._jobs_dir.iterdir():
             if folder.name not in known:

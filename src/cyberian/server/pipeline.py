@@ -31,15 +31,15 @@ from ..commitments import ChunkCommitment
 from ..receipts import ReplayRecord, build_receipt_body, commitment_roots, sign_receipt
 from ..sampling import resolve_sampling
 from ..spec import Spec, parse_spec
-from . import jobstore
-from .dialects import ModelResolver
 from .events import JobEvents
-from .jobstore import JobRecord
+from .model_resolver import ModelResolver
 from .signer import Signer
 from .store import Store
+from .store import jobs as jobstore
+from .store.jobs import JobRecord
 from .timeutil import utcnow
-from .worker_tasks import ReplayItem, ReplayOutcome, TaskFailed, execute_piece, replay_chunks
-from .workers import WorkerCrashError, WorkerPool
+from .workers.pool import WorkerCrashError, WorkerPool
+from .workers.tasks import ReplayItem, ReplayOutcome, TaskFailed, execute_piece, replay_chunks
 
 __all__ = ["INPUTS_FILE", "OUTPUT_FILE", "Pipeline"]
 

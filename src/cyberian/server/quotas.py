@@ -10,11 +10,11 @@
   status, and the numbers can never drift from the jobs that settled. Chunks
   of VaaS requests still running are held as in-memory reservations, so two
   concurrent requests cannot both spend the last chunks.
-* **Refusals**: 413 ``request_too_large`` (per-request limits), 402
-  ``quota_exceeded`` (period or day), 402 ``tier_required`` (a feature). For
-  a trial that has ended, every refusal the free tier makes is 402
-  ``trial_expired`` instead. Rate limiting (429) is about pace, not
-  entitlement, and stays 429.
+* **Refusals**: ``request_too_large`` (per-request limits),
+  ``quota_exceeded`` (period or day), ``tier_required`` (a feature). For a
+  trial that has ended, every refusal the free tier makes is
+  ``trial_expired`` instead. Rate limiting (``rate_limited``) is about pace,
+  not entitlement, and stays what it is.
 """
 
 from __future__ import annotations
@@ -28,10 +28,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from .accounts import Account
 from .config import Tier, TierLimits
-from .errors import ApiProblem
+from .errors import (
+    QuotaExceededError,
+    RateLimitedError,
+    RequestTooLargeError,
+    ServerError,
+    TierRequiredError,
+    TrialExpiredError,
+)
 from .store import Store
+from .store.accounts import Account
+from .store.jobs import chunks_used
 from .timeutil import day_start, iso
 
 __all__ = [
@@ -103,45 +111,37 @@ def standing_of(account: Account, tiers: dict[Tier, TierLimits], now: datetime) 
 
 def derive_usage(store: Store, account_id: str, standing: Standing) -> Usage:
     """Chunks of the account's live or settled jobs created in the period and today."""
-    since = min(standing.period_start, standing.day_start)
-    row = store.query_one(
-        "SELECT COALESCE(SUM(CASE WHEN created_at >= :period THEN chunk_count END), 0), "
-        "       COALESCE(SUM(CASE WHEN created_at >= :day THEN chunk_count END), 0) "
-        "FROM jobs WHERE account_id = :account AND created_at >= :since "
-        "AND status NOT IN ('FAILED', 'REFUNDED')",
-        {"period": iso(standing.period_start), "day": iso(standing.day_start),
-         "account": account_id, "since": iso(since)})
-    assert row is not None
-    return Usage(period=int(row[0]), today=int(row[1]))
+    period, today = chunks_used(store, account_id, period_start=standing.period_start,
+                                day_start=standing.day_start)
+    return Usage(period=period, today=today)
 
 
-def _refuse(standing: Standing, status: int, code: str, message: str,
-            **extra: Any) -> ApiProblem:
+def _refuse(standing: Standing, refusal: type[ServerError], message: str,
+            **extra: Any) -> ServerError:
     if standing.trial_expired:
         ended = iso(standing.trial_ends_at) if standing.trial_ends_at else "earlier"
-        return ApiProblem(402, "trial_expired",
-                          f"the trial ended at {ended} and the free tier does not allow this "
-                          f"request: {message}", **extra)
-    return ApiProblem(status, code, message, **extra)
+        return TrialExpiredError(f"the trial ended at {ended} and the free tier does not allow "
+                                 f"this request: {message}", **extra)
+    return refusal(message, **extra)
 
 
 def check_request_size(standing: Standing, *, input_count: int, chunk_count: int) -> None:
-    """Refuse a request over the tier's per-request limits (413 ``request_too_large``)."""
+    """Refuse a request over the tier's per-request limits (:class:`RequestTooLargeError`)."""
     limits = standing.limits
     if input_count > limits.max_input_texts:
-        raise _refuse(standing, 413, "request_too_large",
+        raise _refuse(standing, RequestTooLargeError,
                       f"{input_count} input texts; the {standing.effective_tier} tier allows "
                       f"at most {limits.max_input_texts} per request",
                       limit=limits.max_input_texts, requested=input_count)
     if chunk_count > limits.max_chunks_per_request:
-        raise _refuse(standing, 413, "request_too_large",
+        raise _refuse(standing, RequestTooLargeError,
                       f"{chunk_count} chunks; the {standing.effective_tier} tier allows at most "
                       f"{limits.max_chunks_per_request} per request",
                       limit=limits.max_chunks_per_request, requested=chunk_count)
 
 
 def check_chunks(standing: Standing, usage: Usage, *, reserved: int, requested: int) -> None:
-    """Refuse ``requested`` chunks that would exceed the period or day quota (402)."""
+    """Refuse ``requested`` chunks that would exceed the period or day quota."""
     windows = (
         ("period", standing.limits.chunks_per_period, usage.period, standing.period_end),
         ("day", standing.limits.chunks_per_day, usage.today,
@@ -150,7 +150,7 @@ def check_chunks(standing: Standing, usage: Usage, *, reserved: int, requested: 
     for window, limit, used, resets in windows:
         if limit is not None and used + reserved + requested > limit:
             raise _refuse(
-                standing, 402, "quota_exceeded",
+                standing, QuotaExceededError,
                 f"{requested} more chunks would exceed the {window} quota of the "
                 f"{standing.effective_tier} tier ({used + reserved} of {limit} used; resets at "
                 f"{iso(resets)})",
@@ -159,9 +159,9 @@ def check_chunks(standing: Standing, usage: Usage, *, reserved: int, requested: 
 
 
 def check_feature(standing: Standing, feature: Literal["model_upload"]) -> None:
-    """Refuse a feature the tier lacks (402 ``tier_required``)."""
+    """Refuse a feature the tier lacks (:class:`TierRequiredError`)."""
     if not getattr(standing.limits, feature):
-        raise _refuse(standing, 402, "tier_required",
+        raise _refuse(standing, TierRequiredError,
                       f"{feature.replace('_', ' ')} needs the enterprise tier "
                       f"(this account is {standing.effective_tier})",
                       required_tier="enterprise")
@@ -188,13 +188,13 @@ class RateLimiter:
         return None
 
     def check(self, key: str, per_minute: int) -> None:
-        """Count a request or raise 429 ``rate_limited`` with ``Retry-After``."""
+        """Count a request or raise :class:`RateLimitedError`, saying when to retry."""
         wait = self.hit(key, per_minute)
         if wait is not None:
             seconds = max(1, math.ceil(wait))
-            raise ApiProblem(429, "rate_limited",
-                             f"more than {per_minute} requests per minute; retry in {seconds} s",
-                             headers={"Retry-After": str(seconds)}, retry_after_sec=seconds)
+            raise RateLimitedError(
+                f"more than {per_minute} requests per minute; retry in {seconds} s",
+                retry_after_sec=seconds)
 
 
 class QuotaBook:

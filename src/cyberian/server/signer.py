@@ -23,7 +23,7 @@ from ..signing import (
     save_signing_key,
 )
 from .store import Store
-from .timeutil import iso
+from .store import signing_keys as published
 
 __all__ = ["Signer"]
 
@@ -45,9 +45,7 @@ class Signer:
         path = self._dir / f"{key.keyid}.pem"
         save_signing_key(key, path)
         try:
-            self._store.execute(
-                "INSERT INTO signing_keys (keyid, public_key, created_at) VALUES (?, ?, ?)",
-                (key.keyid, key.public_key.to_base64(), iso(now)))
+            published.add_signing_key(self._store, key.keyid, key.public_key.to_base64(), now)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -68,9 +66,7 @@ class Signer:
         return self._create(now).keyid
 
     def _current_keyid(self) -> str | None:
-        row = self._store.query_one(
-            "SELECT keyid FROM signing_keys ORDER BY created_at DESC, rowid DESC LIMIT 1")
-        return str(row[0]) if row is not None else None
+        return published.newest_keyid(self._store)
 
     def current(self) -> SigningKey:
         """The key that signs now (the newest one)."""
@@ -92,6 +88,4 @@ class Signer:
 
     def public_keys(self) -> list[PublicKey]:
         """Every published public key, newest first."""
-        rows = self._store.query(
-            "SELECT public_key FROM signing_keys ORDER BY created_at DESC, rowid DESC")
-        return [PublicKey.from_base64(row[0]) for row in rows]
+        return [PublicKey.from_base64(text) for text in published.public_keys(self._store)]

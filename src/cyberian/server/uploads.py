@@ -10,7 +10,7 @@ then does the file move into the store and the record appear; a rejected
 upload leaves nothing behind.
 
 Re-uploading the same bytes under the same name returns the existing model
-(200); the same name with other bytes is 409 ``model_name_taken`` until the
+(200); the same name with other bytes is refused (``model_name_taken``) until the
 old model is deleted. Model ids are ``byom-<name>-<8 hex>``, fresh for every
 upload, so a deleted model's id never comes back.
 """
@@ -20,23 +20,30 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from ..spec import installed_engine_version, parse_spec
-from .errors import ApiProblem, bad_request, not_found
-from .modelstore import Catalog, ModelFiles, spec_description
+from .catalog import Catalog
+from .errors import ModelInUseError, ModelNameTakenError, bad_request, not_found
 from .store import Store
-from .timeutil import from_iso, iso
+from .store.files import ModelFiles
+from .store.jobs import open_job_using
+from .store.models import (
+    UploadedModel,
+    get_upload,
+    insert_upload,
+    list_uploads,
+    live_upload_named,
+    mark_deleted,
+)
 from .uploadspec import UploadParams
-from .worker_tasks import TaskFailed, validate_upload
-from .workers import WorkerPool
+from .workers.pool import WorkerPool
+from .workers.tasks import TaskFailed, validate_upload
 
-__all__ = ["UPLOAD_NAME", "UploadQuery", "UploadedModel", "Uploads", "get_upload",
-           "list_uploads"]
+__all__ = ["UPLOAD_NAME", "UploadQuery", "Uploads"]
 
 UPLOAD_NAME: Final = r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$"
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
@@ -55,63 +62,6 @@ class UploadQuery:
     pooling_strategy: str | None = None
     normalize: bool | None = None
     description: str | None = None
-
-
-@dataclass(frozen=True)
-class UploadedModel:
-    """A stored upload record."""
-
-    id: str
-    account_id: str
-    name: str
-    sha256: str
-    size_bytes: int
-    tokenizer_sha256: str
-    spec_yaml: str
-    description: str | None
-    created_at: datetime
-    deleted_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> UploadedModel:
-        """The record in ``row``."""
-        return cls(row["id"], row["account_id"], row["name"], row["sha256"], row["size_bytes"],
-                   row["tokenizer_sha256"], row["spec_yaml"], row["description"],
-                   from_iso(row["created_at"]),
-                   from_iso(row["deleted_at"]) if row["deleted_at"] else None)
-
-    def describe(self) -> dict[str, Any]:
-        """The descriptor in ``GET /models`` and ``GET /models/uploads``."""
-        return {"id": self.id, "name": self.name, "source": "upload",
-                **spec_description(parse_spec(self.spec_yaml)),
-                "size_bytes": self.size_bytes, "description": self.description,
-                "created_at": iso(self.created_at)}
-
-    def answer(self) -> dict[str, Any]:
-        """The ``POST /models/upload`` answer."""
-        return {"model_id": self.id, "hash": self.sha256, "size_bytes": self.size_bytes,
-                "stored_at": iso(self.created_at), "ready_for_use": True, "name": self.name,
-                "spec_hash": parse_spec(self.spec_yaml).spec_hash}
-
-
-def list_uploads(store: Store, account_id: str) -> list[UploadedModel]:
-    """The account's live (not deleted) uploads, oldest first."""
-    rows = store.query("SELECT * FROM models WHERE account_id = ? AND deleted_at IS NULL "
-                       "ORDER BY created_at, id", (account_id,))
-    return [UploadedModel.from_row(row) for row in rows]
-
-
-def get_upload(store: Store, model_id: str, account_id: str) -> UploadedModel | None:
-    """The account's live upload with this id, or ``None``."""
-    row = store.query_one("SELECT * FROM models WHERE id = ? AND account_id = ? "
-                          "AND deleted_at IS NULL", (model_id, account_id))
-    return UploadedModel.from_row(row) if row is not None else None
-
-
-def _live_by_name(store: Store, account_id: str, name: str) -> UploadedModel | None:
-    row = store.query_one("SELECT * FROM models WHERE account_id = ? AND name = ? "
-                          "AND deleted_at IS NULL", (account_id, name))
-    return UploadedModel.from_row(row) if row is not None else None
 
 
 class Uploads:
@@ -161,7 +111,7 @@ class Uploads:
         try:
             if size == 0:
                 raise bad_request("the request body is empty: send the ONNX file's bytes")
-            existing = _live_by_name(self._store, account_id, query.name)
+            existing = live_upload_named(self._store, account_id, query.name)
             if existing is not None:
                 return self._existing(existing, sha)
             params = UploadParams(
@@ -177,7 +127,7 @@ class Uploads:
             except TaskFailed as exc:
                 raise bad_request(f"the uploaded model is not usable: {exc.message}",
                                   field="body") from None
-            existing = _live_by_name(self._store, account_id, query.name)  # raced meanwhile?
+            existing = live_upload_named(self._store, account_id, query.name)  # raced meanwhile?
             if existing is not None:
                 return self._existing(existing, sha)
             self._files.adopt(temp, sha)
@@ -190,36 +140,28 @@ class Uploads:
     def _existing(existing: UploadedModel, sha: str) -> tuple[int, dict[str, Any]]:
         if existing.sha256 == sha:
             return 200, existing.answer()
-        raise ApiProblem(409, "model_name_taken",
-                         f"you already have a model called {existing.name!r} with other bytes "
-                         f"({existing.id}); delete it first or choose another name",
-                         model_id=existing.id)
+        raise ModelNameTakenError(
+            f"you already have a model called {existing.name!r} with other bytes "
+            f"({existing.id}); delete it first or choose another name", model_id=existing.id)
 
     def _insert(self, account_id: str, query: UploadQuery, sha: str, size: int,
                 tokenizer_sha: str, spec_text: str, now: datetime) -> UploadedModel:
         model_id = f"byom-{query.name}-{secrets.token_hex(4)}"
-        spec = parse_spec(spec_text)
-        with self._store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO models (id, account_id, name, sha256, size_bytes, tokenizer_sha256, "
-                "dimensions, spec_hash, spec_yaml, description, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (model_id, account_id, query.name, sha, size, tokenizer_sha, spec.dimensions,
-                 spec.spec_hash, spec_text, query.description, iso(now)))
+        insert_upload(self._store, model_id=model_id, account_id=account_id, name=query.name,
+                      sha256=sha, size_bytes=size, tokenizer_sha256=tokenizer_sha,
+                      spec=parse_spec(spec_text), spec_yaml=spec_text,
+                      description=query.description, now=now)
         record = get_upload(self._store, model_id, account_id)
         assert record is not None
         return record
 
     def delete(self, account_id: str, model_id: str, now: datetime) -> None:
-        """Soft-delete the account's upload; 404 if it has none, 409 while a job uses it."""
+        """Soft-delete the account's upload; refused if it has none or while a job uses it."""
         record = get_upload(self._store, model_id, account_id)
         if record is None:
             raise not_found(f"model {model_id!r}")
-        busy = self._store.query_one(
-            "SELECT id FROM jobs WHERE model_id = ? AND status IN ('EXECUTING', 'PROVING') "
-            "LIMIT 1", (model_id,))
+        busy = open_job_using(self._store, model_id)
         if busy is not None:
-            raise ApiProblem(409, "model_in_use",
-                             f"model {model_id} is used by job {busy['id']}, which has not "
-                             "finished; delete it once the job is done", job_id=busy["id"])
-        self._store.execute("UPDATE models SET deleted_at = ? WHERE id = ?", (iso(now), model_id))
+            raise ModelInUseError(f"model {model_id} is used by job {busy}, which has not "
+                                  "finished; delete it once the job is done", job_id=busy)
+        mark_deleted(self._store, model_id, now)

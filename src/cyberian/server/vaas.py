@@ -7,11 +7,11 @@ every block in its executors (coalesced with other requests) and compares.
 All equal: a signed ``vaas`` receipt -- its chunks are the blocks (so its
 ``chunk_size`` is the block size), every block was replayed (rate 1.0) by the
 server, the executor is the caller (``{"party": "caller"}``) and the replayer
-is the server. The first differing block: 422 ``verification_failed``.
+is the server. The first differing block: ``verification_failed``.
 
 Quota: ``ceil(inputs / chunk_size)`` chunks of the spec, reserved while the
 request runs and consumed only on success, when the receipt and the request
-row are stored together in one transaction. A refusal or a 422 stores and
+row are stored together in one transaction. A refusal or a failed block stores and
 spends nothing.
 """
 
@@ -19,31 +19,38 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ..commitments import ChunkCommitment, is_commitment
 from ..receipts import ReplayRecord, build_receipt_body, sign_receipt
 from ..sampling import new_nonce, resolve_sampling
-from . import idempotency, jobstore
+from . import idempotency
 from .auth import Principal
 from .batching import VerifyBatcher
 from .capacity import Capacity
-from .dialects import ModelResolver, Resolved, spec_record
-from .errors import ApiProblem, bad_request
+from .errors import CommitmentCountMismatchError, VerificationFailedError, bad_request
+from .model_resolver import ModelResolver, Resolved, WorkBody, spec_record
 from .quotas import QuotaBook
-from .schemas import VerifyRequest
 from .signer import Signer
 from .store import Store
+from .store import jobs as jobstore
 from .timeutil import utcnow
 
-__all__ = ["CALLER_ENVIRONMENT", "ROUTE", "VerifyService"]
+__all__ = ["CALLER_ENVIRONMENT", "ROUTE", "VerifyBody", "VerifyService"]
 
 ROUTE: Final = "POST /verify"
 CALLER_ENVIRONMENT: Final = {"party": "caller"}
 
 
-def _claims(body: VerifyRequest, resolved: Resolved) -> tuple[list[str], int]:
-    """The claimed commitments and the block size they cover; 400 if malformed."""
+class VerifyBody(WorkBody, Protocol):
+    """What a verify request carries: a job body plus one kind of claimed commitment."""
+
+    claimed_output_commitment: str | None
+    claimed_output_commitments: list[str] | None
+
+
+def _claims(body: VerifyBody, resolved: Resolved) -> tuple[list[str], int]:
+    """The claimed commitments and the block size they cover; refused if malformed."""
     single, several = body.claimed_output_commitment, body.claimed_output_commitments
     if (single is None) == (several is None):
         raise bad_request("give exactly one of claimed_output_commitment (the whole output) "
@@ -56,8 +63,7 @@ def _claims(body: VerifyRequest, resolved: Resolved) -> tuple[list[str], int]:
         block = int(resolved.spec.verification["vaas_block"])
         expected = math.ceil(count / block)
         if len(several) != expected:
-            raise ApiProblem(
-                400, "commitment_count_mismatch",
+            raise CommitmentCountMismatchError(
                 f"expected {expected} commitments (one per block of {block} inputs for "
                 f"{count} inputs), got {len(several)}", expected=expected, got=len(several),
                 block_size=block)
@@ -83,26 +89,25 @@ class VerifyService:
         self._capacity = capacity
         self._flights: idempotency.SingleFlight[dict[str, Any]] = idempotency.SingleFlight()
 
-    async def verify(self, principal: Principal, body: VerifyRequest,
+    async def verify(self, principal: Principal, body: VerifyBody,
                      key: str | None) -> dict[str, Any]:
         """The receipt for a verified request (or the one an identical earlier request got)."""
         account_id = principal.account.id
-        request_sha = idempotency.fingerprint(body.model_dump(exclude_none=True))
-        if key is None:
-            return await self._verify(principal, body, None, request_sha)
-        record = idempotency.lookup(self._store, account_id, ROUTE, key)
-        if record is not None:
-            if record.request_sha256 != request_sha:
-                raise idempotency.reused(key)
-            receipt = jobstore.get_receipt(self._store, record.resource_id, account_id)
+        keyed = idempotency.keyed_request(account_id, ROUTE, key,
+                                          body.model_dump(exclude_none=True))
+        if keyed is None:
+            return await self._verify(principal, body, None)
+        earlier = keyed.earlier(self._store)
+        if earlier is not None:
+            receipt = jobstore.get_receipt(self._store, earlier.resource_id, account_id)
             assert receipt is not None
             return receipt
-        return await self._flights.run(
-            (account_id, key), request_sha,
-            lambda: self._verify(principal, body, key, request_sha), key)
+        return await self._flights.run(keyed.flight_key, keyed.request_sha256,
+                                       lambda: self._verify(principal, body, keyed),
+                                       keyed.key)
 
-    async def _verify(self, principal: Principal, body: VerifyRequest, key: str | None,
-                      request_sha: str) -> dict[str, Any]:
+    async def _verify(self, principal: Principal, body: VerifyBody,
+                      keyed: idempotency.KeyedRequest | None) -> dict[str, Any]:
         account = principal.account
         self._capacity.check()
         resolved = self._resolver.resolve(body, account.id)
@@ -115,18 +120,17 @@ class VerifyService:
             for index, ((_, expected), claimed) in enumerate(
                     zip(computed.blocks, claims, strict=True)):
                 if expected != claimed:
-                    raise ApiProblem(
-                        422, "verification_failed",
+                    raise VerificationFailedError(
                         f"block {index} does not match: the server computed {expected}, "
                         f"you claimed {claimed}",
                         reason=f"block {index}: expected {expected}, claimed {claimed}",
                         block=index, expected=expected, claimed=claimed)
             return self._issue(principal, resolved, computed.blocks, block, computed.manifest,
-                               key, request_sha)
+                               keyed)
 
     def _issue(self, principal: Principal, resolved: Resolved,
                blocks: tuple[tuple[str, str], ...], block: int, manifest: dict[str, Any],
-               key: str | None, request_sha: str) -> dict[str, Any]:
+               keyed: idempotency.KeyedRequest | None) -> dict[str, Any]:
         account_id = principal.account.id
         request_id = f"vaas_{uuid.uuid4().hex}"
         signing_key = self._signer.current()
@@ -152,8 +156,7 @@ class VerifyService:
                 chunk_count=resolved.chunk_count, nonce=nonce, now=now,
                 receipt_id=receipt["receipt_id"], chunks_done=resolved.chunk_count,
                 roots=(receipt["input_root"], receipt["output_root"]))
-            if key is not None:
-                idempotency.remember(conn, account_id=account_id, route=ROUTE, key=key,
-                                     request_sha256=request_sha, status_code=200,
-                                     resource_id=receipt["receipt_id"], now=now)
+            if keyed is not None:
+                keyed.remember(conn, status_code=200, resource_id=receipt["receipt_id"],
+                               now=now)
         return receipt

@@ -8,7 +8,7 @@ from typing import Any
 
 from cyberian.commitments import input_commitment
 from cyberian.server.batching import VerifyBatcher
-from cyberian.server.worker_tasks import BlocksResult
+from cyberian.server.workers.tasks import BlocksResult
 from cyberian.spec import Spec
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cyberian.server.faults import ENV_VAR, Faults, faults_from_env, parse_faults
+from cyberian.server.workers.faults import ENV_VAR, Faults, faults_from_env, parse_faults
 
 
 def test_directives_parse() -> None:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cyberian.server.accounts import Account
 from cyberian.server.config import DEFAULT_TIERS
 from cyberian.server.errors import ApiProblem
 from cyberian.server.quotas import (
@@ -17,6 +16,7 @@ from cyberian.server.quotas import (
     check_request_size,
     standing_of,
 )
+from cyberian.server.store.accounts import Account
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 TIERS = dict(DEFAULT_TIERS)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cyberian.server.migrations import MIGRATIONS, Migration, SchemaTooNewError, migrate
 from cyberian.server.store import Store
+from cyberian.server.store.migrations import MIGRATIONS, Migration, SchemaTooNewError, migrate
 
 V1 = Migration(1, "notes", ("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)",))
 V2 = Migration(2, "tags", ("ALTER TABLE notes ADD COLUMN tag TEXT NOT NULL DEFAULT 'none'",

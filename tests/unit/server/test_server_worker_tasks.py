@@ -12,10 +12,10 @@ import pytest
 from cyberian.commitments import BlockCommitter, input_commitment
 from cyberian.models.tiny import build_tiny_model
 from cyberian.prover import Prover
-from cyberian.server import worker_tasks
-from cyberian.server.faults import Faults
 from cyberian.server.uploadspec import UploadParams
-from cyberian.server.worker_tasks import (
+from cyberian.server.workers import tasks as worker_tasks
+from cyberian.server.workers.faults import Faults
+from cyberian.server.workers.tasks import (
     ReplayItem,
     TaskFailed,
     commit_blocks,

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ...receipts import verification_report
+from ....receipts import verification_report
+from ...errors import not_found
+from ...store.jobs import get_receipt
 from ..deps import PrincipalDep, ServicesDep
-from ..errors import not_found
-from ..jobstore import get_receipt
 
 __all__ = ["router"]
 

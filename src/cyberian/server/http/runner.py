@@ -16,9 +16,9 @@ import signal
 import socket
 from pathlib import Path
 
-from ..exceptions import CyberianError
-from .config import Settings
-from .logs import log_config
+from ...exceptions import CyberianError
+from ..config import Settings
+from ..logs import log_config
 
 __all__ = ["serve"]
 

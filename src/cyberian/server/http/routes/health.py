@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..._version import __version__
-from ...signing import keys_document
-from ...spec import installed_engine_version
+from ...._version import __version__
+from ....signing import keys_document
+from ....spec import installed_engine_version
 from ..deps import ServicesDep
 
 __all__ = ["router"]

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from fastapi.responses import FileResponse, JSONResponse
 
-from ...spec import parse_spec
+from ....spec import parse_spec
+from ...errors import JobNotSettledError
+from ...jobs import LONG_POLL_CAP
+from ...store.jobs import chunk_results
+from ...timeutil import utcnow
 from ..deps import IdempotencyKeyDep, PrincipalDep, ServicesDep
-from ..errors import ApiProblem
-from ..jobs import LONG_POLL_CAP
-from ..jobstore import chunk_results
 from ..schemas import JobRequest
-from ..timeutil import utcnow
 
 __all__ = ["router"]
 
@@ -58,9 +58,8 @@ async def output(job_id: str, principal: PrincipalDep, services: ServicesDep) ->
     """The embeddings of a SETTLED job (409 ``job_not_settled`` before)."""
     job = services.jobs.get(job_id, principal.account.id)
     if job.status != "SETTLED":
-        raise ApiProblem(409, "job_not_settled",
-                         f"job {job.id} is {job.status}; its output is served once it is SETTLED",
-                         job_status=job.status)
+        raise JobNotSettledError(f"job {job.id} is {job.status}; its output is served once it "
+                                 "is SETTLED", job_status=job.status)
     dimensions = parse_spec(job.spec_yaml).dimensions
     return FileResponse(services.jobs.output_path(job), media_type="application/octet-stream",
                         headers={"x-cyberian-shape": f"{job.input_count},{dimensions}",

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..accounts import list_keys
+from ...quotas import derive_usage
+from ...store.accounts import list_keys
+from ...timeutil import iso, utcnow
 from ..deps import PrincipalDep, ServicesDep
-from ..quotas import derive_usage
-from ..timeutil import iso, utcnow
 
 __all__ = ["router"]
 

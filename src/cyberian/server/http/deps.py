@@ -10,11 +10,11 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .auth import Principal, authenticate
-from .idempotency import check_key
-from .quotas import check_feature
-from .services import Services
-from .timeutil import utcnow
+from ..auth import Principal, authenticate
+from ..idempotency import check_key
+from ..quotas import check_feature
+from ..timeutil import utcnow
+from ..wiring import Services
 
 __all__ = ["IdempotencyKeyDep", "PrincipalDep", "ServicesDep", "UploaderDep"]
 
@@ -55,7 +55,7 @@ IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]
 
 
 async def uploader(principal: PrincipalDep, services: ServicesDep) -> Principal:
-    """The caller, if its tier may upload models (402 otherwise)."""
+    """The caller, if its tier may upload models (``tier_required`` otherwise)."""
     check_feature(services.quotas.standing(principal.account, utcnow()), "model_upload")
     return principal
 

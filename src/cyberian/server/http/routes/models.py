@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from ...store.models import list_uploads
+from ...timeutil import utcnow
+from ...uploads import UPLOAD_NAME, UploadQuery
 from ..deps import PrincipalDep, ServicesDep, UploaderDep
-from ..timeutil import utcnow
-from ..uploads import UPLOAD_NAME, UploadQuery, list_uploads
 
 __all__ = ["router"]
 

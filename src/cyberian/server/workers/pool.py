@@ -22,8 +22,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal, TypeVar
 
-from ..spec import Spec
-from . import worker_tasks
+from ...spec import Spec
+from . import tasks as worker_tasks
 
 __all__ = ["WorkerCrashError", "WorkerPool"]
 

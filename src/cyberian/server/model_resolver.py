@@ -1,4 +1,6 @@
-"""The two request dialects of ``POST /jobs`` and ``POST /verify``, resolved to a runnable spec.
+""":class:`ModelResolver`: either request dialect of the work routes, resolved to a spec.
+
+Both ``POST /jobs`` and ``POST /verify`` accept two dialects:
 
 * model dialect: ``{"model": <id>, "inputs": [...]}``; the id is a catalog
   model's CES ``name`` or one of the caller's uploaded models;
@@ -17,16 +19,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import yaml
 
 from ..exceptions import SpecError
 from ..spec import Spec, installed_engine_version, parse_spec
+from .catalog import Catalog
 from .errors import bad_request, invalid_spec
-from .modelstore import Catalog, ModelFiles
 from .store import Store
-from .uploads import get_upload, list_uploads
+from .store.files import ModelFiles
+from .store.models import get_upload, list_uploads
 
 __all__ = ["ModelResolver", "Resolved", "WorkBody", "spec_record"]
 
@@ -38,6 +41,10 @@ class WorkBody(Protocol):
     inputs: list[str] | None
     spec_yaml: str | None
     input_texts: list[str] | None
+
+    def model_dump(self, *, exclude_none: bool = ...) -> dict[str, Any]:
+        """Every field of the body as plain data (only those set, with ``exclude_none``)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class ModelResolver:
                                self._files.path(spec.tokenizer_sha256))
 
     def by_model_id(self, model_id: str, account_id: str) -> tuple[Spec, str]:
-        """The spec of a catalog model or of the caller's upload; 400 if unknown."""
+        """The spec of a catalog model or of the caller's upload; ``invalid_request`` if unknown."""
         entry = self._catalog.get(model_id)
         if entry is not None:
             return entry.spec, entry.name
@@ -84,7 +91,7 @@ class ModelResolver:
                           "use)", field="model")
 
     def by_spec_text(self, text: str, account_id: str) -> tuple[Spec, str | None]:
-        """A client's CES text, validated and resolved; 400 ``invalid_spec`` naming the field."""
+        """A client's CES text, validated and resolved; ``invalid_spec`` naming the field."""
         try:
             spec = parse_spec(text)
         except SpecError as exc:
@@ -108,7 +115,7 @@ class ModelResolver:
         return self.stored(spec), upload.id if upload is not None else None
 
     def resolve(self, body: WorkBody, account_id: str) -> Resolved:
-        """Resolve a request in either dialect (exactly one); 400 on anything else."""
+        """Resolve a request in either dialect (exactly one); ``invalid_request`` otherwise."""
         model_dialect = body.model is not None or body.inputs is not None
         spec_dialect = body.spec_yaml is not None or body.input_texts is not None
         if model_dialect == spec_dialect:

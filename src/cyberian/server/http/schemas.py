@@ -2,8 +2,8 @@
 
 Types are strict (a number is not a text); unknown fields are ignored, so
 clients that send extra fields keep working. Which fields must go together is
-checked by :mod:`cyberian.server.dialects`, which can say exactly what is
-missing.
+checked by :mod:`cyberian.server.model_resolver`, which can say exactly what
+is missing.
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 
-from ..accounts import add_key, create_account, revoke_key
+from ...accounts import create_account, revoke_key, rotate_key
+from ...errors import ForbiddenError, not_found
+from ...timeutil import iso, utcnow
+from ...wiring import REGISTRATIONS_PER_MINUTE
 from ..deps import PrincipalDep, ServicesDep
-from ..errors import ApiProblem, not_found
 from ..schemas import RevokeRequest
-from ..services import REGISTRATIONS_PER_MINUTE
-from ..timeutil import iso, utcnow
 
 __all__ = ["router"]
 
@@ -22,8 +22,8 @@ router = APIRouter(tags=["auth"])
 async def register(request: Request, services: ServicesDep) -> dict[str, Any]:
     """Open a trial account and mint its first key (shown only in this answer)."""
     if not services.settings.registration_enabled:
-        raise ApiProblem(403, "forbidden", "registration is turned off on this server; ask its "
-                                           "operator for an API key")
+        raise ForbiddenError("registration is turned off on this server; ask its operator for "
+                             "an API key")
     client = request.client.host if request.client else "unknown"
     services.registrations.check(f"register:{client}", REGISTRATIONS_PER_MINUTE)
     account, key_id, secret = create_account(
@@ -36,8 +36,7 @@ async def register(request: Request, services: ServicesDep) -> dict[str, Any]:
 @router.post("/auth/keys/rotate", status_code=status.HTTP_201_CREATED)
 async def rotate(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     """Mint another key for this account; existing keys stay valid until revoked."""
-    with services.store.transaction() as conn:
-        key_id, secret = add_key(conn, principal.account.id, principal.account.tier, utcnow())
+    key_id, secret = rotate_key(services.store, principal.account, utcnow())
     return {"api_key": secret, "key_id": key_id}
 
 

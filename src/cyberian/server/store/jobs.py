@@ -1,4 +1,4 @@
-"""Jobs, chunks and receipts in the store: the SQL behind the job lifecycle and VaaS.
+"""Jobs, chunks and receipts in the store: the SQL behind the job lifecycle, VaaS and usage.
 
 States: ``EXECUTING`` -> ``PROVING`` -> ``SETTLED`` (with a receipt, in the
 same transaction; a CHECK constraint makes a SETTLED row without a receipt
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from ..commitments import ChunkCommitment
-from .store import Store
-from .timeutil import iso
+from ...commitments import ChunkCommitment
+from ..timeutil import iso
+from .database import Store
 
 __all__ = [
     "OPEN_STATES",
@@ -26,11 +26,14 @@ __all__ = [
     "add_chunks",
     "chunk_commitments",
     "chunk_results",
+    "chunks_used",
     "finish",
     "get_job",
     "get_receipt",
     "insert_job",
+    "job_ids",
     "mark_proving",
+    "open_job_using",
     "open_jobs",
     "record_replays",
     "restart_execution",
@@ -138,6 +141,34 @@ def open_jobs(store: Store) -> list[JobRecord]:
     rows = store.query("SELECT * FROM jobs WHERE status IN ('EXECUTING', 'PROVING') "
                        "ORDER BY created_at, id")
     return [JobRecord.from_row(row) for row in rows]
+
+
+def job_ids(store: Store, kind: Kind) -> set[str]:
+    """The ids of every stored job of this kind."""
+    return {row[0] for row in store.query("SELECT id FROM jobs WHERE kind = ?", (kind,))}
+
+
+def open_job_using(store: Store, model_id: str) -> str | None:
+    """The id of an unfinished job that uses this model, or ``None``."""
+    row = store.query_one(
+        "SELECT id FROM jobs WHERE model_id = ? AND status IN ('EXECUTING', 'PROVING') "
+        "LIMIT 1", (model_id,))
+    return str(row["id"]) if row is not None else None
+
+
+def chunks_used(store: Store, account_id: str, *, period_start: datetime,
+                day_start: datetime) -> tuple[int, int]:
+    """Chunks of the account's live or settled jobs created since each start: (period, day)."""
+    since = min(period_start, day_start)
+    row = store.query_one(
+        "SELECT COALESCE(SUM(CASE WHEN created_at >= :period THEN chunk_count END), 0), "
+        "       COALESCE(SUM(CASE WHEN created_at >= :day THEN chunk_count END), 0) "
+        "FROM jobs WHERE account_id = :account AND created_at >= :since "
+        "AND status NOT IN ('FAILED', 'REFUNDED')",
+        {"period": iso(period_start), "day": iso(day_start), "account": account_id,
+         "since": iso(since)})
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def restart_execution(conn: sqlite3.Connection, job_id: str, now: datetime) -> None:

@@ -1,105 +1,34 @@
-"""The content-addressed model store and the catalog of shipped models.
+"""The catalog of shipped models: the specs this server offers to everyone, by name.
 
-Files live under ``<data-dir>/models`` named by their SHA-256 (no extension);
-a file is only ever added by copying it while hashing, so a name always
-matches its content. At startup every spec in the catalog folder (the shipped
-``specs/`` by default) is loaded; its two files are copied into the store
-(from next to the spec, or -- when they are not there -- built from the
-spec's shipped recipe and pinned weights into the data dir, never into the
-possibly read-only package), and the catalog lists it under its CES
-``name``. A
-spec whose files cannot be produced is left out of the catalog with a
-warning instead of stopping the server.
+At startup every spec in the catalog folder (the shipped ``specs/`` by
+default) is loaded; its two files are copied into the model store (from next
+to the spec, or -- when they are not there -- built from the spec's shipped
+recipe and pinned weights into the data dir, never into the possibly
+read-only package), and the catalog lists it under its CES ``name``. A spec
+whose files cannot be produced is left out of the catalog with a warning
+instead of stopping the server.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any
 
 from ..exceptions import CyberianError
 from ..models.build import build_recipe
 from ..models.recipes import find_recipe
 from ..spec import Spec, load_spec
+from .store.files import ModelFiles
+from .store.models import spec_description
 
-__all__ = ["Catalog", "CatalogEntry", "ModelFiles", "spec_description"]
+__all__ = ["Catalog", "CatalogEntry"]
 
 _log = logging.getLogger("cyberian.server")
-_BLOCK: Final = 1 << 20
-
-
-def spec_description(spec: Spec) -> dict[str, Any]:
-    """The fields every model descriptor shares (catalog entries and uploads)."""
-    return {
-        "dimensions": spec.dimensions,
-        "spec_hash": spec.spec_hash,
-        "model_sha256": spec.model_sha256,
-        "tokenizer_sha256": spec.tokenizer_sha256,
-        "chunk_size": spec.chunk_size,
-        "max_length": spec.max_length,
-        "pooling": spec.pooling,
-        "normalize": spec.normalize,
-        "sample_rate": spec.verification["sample_rate"],
-        "vaas_block": spec.verification["vaas_block"],
-        "engine_version": spec.runtime["version"],
-    }
-
-
-class ModelFiles:
-    """Files named by their SHA-256 under one folder."""
-
-    def __init__(self, root: Path, tmp_dir: Path) -> None:
-        self.root = root
-        self.tmp_dir = tmp_dir
-        root.mkdir(parents=True, exist_ok=True)
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-
-    def path(self, sha256: str) -> Path:
-        """Where the file with this hash lives (it may not exist)."""
-        return self.root / sha256
-
-    def has(self, sha256: str) -> bool:
-        """Whether the store holds the file with this hash."""
-        return self.path(sha256).is_file()
-
-    def new_temp(self) -> tuple[IO[bytes], Path]:
-        """An open temporary file inside the store's filesystem, and its path."""
-        fd, name = tempfile.mkstemp(prefix="upload-", dir=self.tmp_dir)
-        return os.fdopen(fd, "wb"), Path(name)
-
-    def adopt(self, temp: Path, sha256: str) -> Path:
-        """Move a temp file whose content hashes to ``sha256`` into place (or drop a duplicate)."""
-        target = self.path(sha256)
-        if target.is_file():
-            temp.unlink(missing_ok=True)
-        else:
-            temp.chmod(0o644)
-            os.replace(temp, target)
-        return target
-
-    def add_copy(self, source: Path, sha256: str) -> Path:
-        """Copy ``source`` into the store, checking that it hashes to ``sha256``."""
-        if self.has(sha256):
-            return self.path(sha256)
-        handle, temp = self.new_temp()
-        digest = hashlib.sha256()
-        try:
-            with handle, source.open("rb") as reader:
-                while block := reader.read(_BLOCK):
-                    digest.update(block)
-                    handle.write(block)
-            if digest.hexdigest() != sha256:
-                raise CyberianError(f"{source} hashes to {digest.hexdigest()}, not {sha256}")
-            return self.adopt(temp, sha256)
-        finally:
-            temp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

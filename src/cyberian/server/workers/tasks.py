@@ -24,13 +24,13 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 import numpy as np
 
-from ..commitments import BlockCommitter, ChunkCommitment, input_commitment, output_commitment
-from ..exceptions import CyberianError
-from ..prover import Prover
-from ..runtime import Rows
-from ..spec import Spec, parse_spec
+from ...commitments import BlockCommitter, ChunkCommitment, input_commitment, output_commitment
+from ...exceptions import CyberianError
+from ...prover import Prover
+from ...runtime import Rows
+from ...spec import Spec, parse_spec
+from ..uploadspec import GraphOutput, UploadParams, choose_output, upload_spec_text
 from .faults import Faults, faults_from_env
-from .uploadspec import GraphOutput, UploadParams, choose_output, upload_spec_text
 
 __all__ = [
     "BlocksResult",

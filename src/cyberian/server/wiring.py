@@ -1,4 +1,8 @@
-"""Everything a running server holds, built at startup and torn down at shutdown.
+"""The start-up wiring: every object a running server holds, built, connected and torn down.
+
+:func:`start_services` is the one place that constructs the store, the keys,
+the catalog, the workers and the services on top, and hands each the others
+it needs; :class:`Services` is what the HTTP layer then reaches them through.
 
 Startup order: data dir, database (migrated), signing key, model store and
 catalog (building the shipped models on first use), worker processes (which
@@ -14,20 +18,21 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from .batching import VerifyBatcher
+from .catalog import Catalog
 from .config import Settings
-from .dialects import ModelResolver
 from .events import JobEvents
-from .faults import ENV_VAR, faults_from_env
 from .jobs import JobManager
-from .modelstore import Catalog, ModelFiles
+from .model_resolver import ModelResolver
 from .pipeline import Pipeline
 from .quotas import QuotaBook, RateLimiter
 from .signer import Signer
 from .store import Store
+from .store.files import ModelFiles
 from .timeutil import utcnow
 from .uploads import Uploads
 from .vaas import VerifyService
-from .workers import WorkerPool
+from .workers.faults import ENV_VAR, faults_from_env
+from .workers.pool import WorkerPool
 
 __all__ = ["REGISTRATIONS_PER_MINUTE", "Services", "start_services"]
 

@@ -11,12 +11,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from .._version import __version__
-from .config import Settings
+from ..._version import __version__
+from ..config import Settings
+from ..wiring import start_services
 from .errors import install_error_handlers
 from .middleware import BodyLimitMiddleware
 from .routes import ROUTERS
-from .services import start_services
 
 __all__ = ["create_app"]
 

@@ -1,0 +1,95 @@
+"""How every failure becomes an API.md error response.
+
+Every error response is ``{"error": "<code>", "message": "<human text>", ...}``.
+Domain code raises the :class:`~cyberian.server.errors.ApiProblem` that says
+what happened; the handlers installed by :func:`install_error_handlers` answer
+it with its status, headers and body, map FastAPI's request-validation errors
+to 400 ``invalid_request`` (422 is reserved for ``verification_failed``),
+unknown routes to 404 ``not_found``, and anything unexpected to a 500
+``internal_error`` whose body carries an incident id and never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ApiProblem, bad_request
+
+__all__ = ["install_error_handlers", "problem_response"]
+
+_log = logging.getLogger("cyberian.server")
+
+_STATUS_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "service_busy",
+}
+
+
+def problem_response(problem: ApiProblem) -> JSONResponse:
+    """The JSON response for ``problem``."""
+    return JSONResponse(problem.body(), status_code=problem.status, headers=problem.headers)
+
+
+def _location(loc: Sequence[Any]) -> str:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] if parts[0] == "body" else parts
+    return ".".join(parts) or "body"
+
+
+async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiProblem)
+    return problem_response(exc)
+
+
+async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    field = _location(first.get("loc", ()))
+    message = f"{field}: {first.get('msg', 'invalid value')}"
+    if first.get("type") == "json_invalid":
+        field, message = "body", "the request body is not valid JSON"
+    return problem_response(bad_request(message, field=field))
+
+
+async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404:
+        detail = "no such route (see /docs)"
+    return problem_response(ApiProblem(exc.status_code, code, detail,
+                                       headers=dict(exc.headers or {})))
+
+
+async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    incident = secrets.token_hex(6)
+    _log.error("internal error %s: %s", incident, type(exc).__name__, exc_info=exc)
+    return problem_response(ApiProblem(
+        500, "internal_error", f"internal server error (incident {incident})", incident=incident))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every failure of ``app`` answer with an API.md error body."""
+    app.add_exception_handler(ApiProblem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unexpected)
