@@ -35,3 +35,9 @@ def real_spec() -> Spec:
     ensure_model_files(spec)
     spec.check_pins()
     return spec
+
+
+@pytest.fixture(scope="session")
+def real_spec_path(real_spec: Spec) -> Path:
+    """The shipped spec's path, its model built."""
+    return SHIPPED_SPEC

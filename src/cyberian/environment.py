@@ -1,9 +1,11 @@
 """The environment manifest: what software and CPU produced a result.
 
-Bitwise reproducibility is promised on one CPU class (the SIMD kernels ONNX
-Runtime dispatches to differ between AVX2, AVX-512 and ARM), so every result
-carries this manifest: engine and library versions, CPU vendor, model and the
-ISA flags that decide kernel choice, and OS / architecture.
+Bitwise reproducibility is promised within one CPU class
+(:mod:`cyberian.cpuclass`), so every result carries this manifest: engine and
+library versions, the CPU's vendor and model (from ``/proc/cpuinfo``), the
+ISA flags that decide kernel choice, the ISA level and the class (both from
+CPUID, as the engine sees it -- right under emulation too), and OS /
+architecture.
 """
 
 from __future__ import annotations
@@ -16,14 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .cpuclass import class_of_level, isa_flags, isa_level
 
 __all__ = ["cpu_class", "cpu_info", "environment_manifest", "package_version"]
 
-_ISA_FLAGS = frozenset({
-    "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq",
-    "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_bf16", "amx_int8",
-    "amx_tile", "asimd", "asimddp", "sve", "sve2", "bf16", "i8mm", "fphp", "asimdhp",
-})
 
 
 def package_version(distribution: str) -> str | None:
@@ -51,15 +49,14 @@ def _read_cpuinfo() -> dict[str, str]:
 
 @cache
 def cpu_info() -> dict[str, Any]:
-    """Vendor, model, family and the kernel-relevant ISA flags of this CPU."""
+    """Vendor, model and family of this CPU, and the kernel-relevant ISA flags CPUID reports."""
     raw = _read_cpuinfo()
-    flags = set((raw.get("flags") or raw.get("Features") or "").split())
     return {
         "vendor": raw.get("vendor_id") or raw.get("CPU implementer") or platform.processor(),
         "model": raw.get("model name") or raw.get("CPU part") or platform.processor(),
         "family": raw.get("cpu family") or raw.get("CPU architecture"),
         "model_id": raw.get("model") or raw.get("CPU variant"),
-        "isa_flags": sorted(flags & _ISA_FLAGS),
+        "isa_flags": isa_flags(),
         "logical_cpus": _logical_cpus(),
     }
 
@@ -71,18 +68,8 @@ def _logical_cpus() -> int:
 
 
 def cpu_class() -> str:
-    """The CPU class results are reproducible within, e.g. ``x86_64-avx2-fma``."""
-    machine = platform.machine().lower()
-    flags = set(cpu_info()["isa_flags"])
-    if machine in {"x86_64", "amd64"}:
-        if "avx512f" in flags:
-            return "x86_64-avx512f"
-        if {"avx2", "fma"} <= flags:
-            return "x86_64-avx2-fma"
-        return "x86_64-avx" if "avx" in flags else "x86_64-sse"
-    if machine in {"aarch64", "arm64"}:
-        return "aarch64-sve" if "sve" in flags else "aarch64-neon"
-    return machine
+    """The CPU class results are reproducible within, e.g. ``x86_64-fma``."""
+    return class_of_level(isa_level())
 
 
 def environment_manifest(
@@ -101,7 +88,7 @@ def environment_manifest(
             "tokenizers": package_version("tokenizers"),
             "python": platform.python_version(),
         },
-        "cpu": {**cpu_info(), "class": cpu_class()},
+        "cpu": {**cpu_info(), "isa_level": isa_level(), "class": cpu_class()},
         "os": {"system": platform.system(), "release": platform.release(),
                "machine": platform.machine(), "byteorder": sys.byteorder},
     }

@@ -19,6 +19,8 @@ Catch hierarchy::
     ├── JobFailedError               a job ended FAILED while waiting
     ├── VerificationFailedError      422 from /verify, or an invalid receipt (exit 1)
     └── ApiError                     any other 4xx / 5xx
+        ├── CpuClassMismatchError    409 cpu_class_mismatch from /verify; .claimant_class,
+        │                            .verifier_class
         └── NetworkError             no HTTP response at all (connect, read, DNS)
 
 The client-side names and constructor signatures match the released
@@ -35,6 +37,7 @@ from typing import Any, ClassVar
 __all__ = [
     "ApiError",
     "AuthError",
+    "CpuClassMismatchError",
     "CyberianError",
     "EngineDriftError",
     "GoldenMismatchError",
@@ -212,6 +215,17 @@ class VerificationFailedError(CyberianError):
 
 class ApiError(CyberianError):
     """Any other HTTP error from the API (and the base of :class:`NetworkError`)."""
+
+
+class CpuClassMismatchError(ApiError):
+    """The verifier runs on a CPU class that does not reproduce the claimant's bit for bit."""
+
+    def __init__(self, message: str, *, status_code: int | None = 409,
+                 body: Any = None) -> None:
+        super().__init__(message, status_code=status_code, body=body)
+        fields = body if isinstance(body, dict) else {}
+        self.claimant_class: str | None = fields.get("claimant_class")
+        self.verifier_class: str | None = fields.get("verifier_class")
 
 
 class NetworkError(ApiError):

@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from cyberian.bench.corpus import determinism_texts, sentences, stress_texts
 from cyberian.bench.flops import EncoderShape
-from cyberian.bench.golden import check_golden, shipped_golden
+from cyberian.bench.golden import check_golden, shipped_goldens
 from cyberian.cli import main
+from cyberian.cpuclass import normalise_class, reproduces
 from cyberian.exceptions import GoldenMismatchError
 from cyberian.spec import Spec
 
@@ -111,14 +112,32 @@ def test_throughput_quick_report(tiny_spec_path: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.real_model
-def test_shipped_spec_matches_its_committed_golden(real_spec: Spec) -> None:
-    message = check_golden(real_spec, determinism_texts(), shipped_golden(real_spec))
-    assert message.startswith("golden: ")
+def test_shipped_goldens_come_from_several_isa_levels_of_one_class(real_spec: Spec) -> None:
+    documents = [json.loads(p.read_text(encoding="utf-8")) for p in shipped_goldens(real_spec)]
+    levels = {d["environment"]["cpu"]["isa_level"] for d in documents}
+    assert levels >= {"x86_64-avx512f", "x86_64-avx2-fma"}
+    assert {normalise_class(d["environment"]["cpu"]["class"]) for d in documents} == {"x86_64-fma"}
+    assert all(d["spec_hash"] == real_spec.spec_hash for d in documents)
+    assert len({d["output_commitment"] for d in documents}) == 1
+    assert len({json.dumps(d["chunks"]) for d in documents}) == 1
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("level", ["x86_64-avx512f", "x86_64-avx2-fma"])
+def test_this_machine_reproduces_every_golden_of_its_class(real_spec: Spec, level: str) -> None:
+    from cyberian.environment import cpu_class
+
+    path = next(p for p in shipped_goldens(real_spec) if level in p.name)
+    message = check_golden(real_spec, determinism_texts(), path)
+    if reproduces(cpu_class(), "x86_64-fma"):
+        assert message.startswith("golden: bit-identical"), message
+    else:  # a CPU of another class: within tolerance, and said so
+        assert "differ as allowed across CPU classes" in message
 
 
 @pytest.mark.real_model
 def test_shipped_golden_catches_a_changed_bit(real_spec: Spec, tmp_path: Path) -> None:
-    document = json.loads(shipped_golden(real_spec).read_text(encoding="utf-8"))
+    document = json.loads(shipped_goldens(real_spec)[0].read_text(encoding="utf-8"))
     entry = document["chunks"][2]
     rows = np.frombuffer(base64.b64decode(entry["rows"]), dtype="<f4").copy()
     rows.view(np.uint32)[10] ^= 1 << 20

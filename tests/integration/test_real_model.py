@@ -116,3 +116,22 @@ def test_threads_order_and_process_do_not_change_bytes(real_spec: Spec, runtime:
     other = subprocess.run([sys.executable, "-c", script, spec_file],
                            input=json.dumps(SENTENCES), capture_output=True, text=True, check=True)
     assert other.stdout.strip() == hashlib.sha256(rows.tobytes()).hexdigest()
+
+
+def test_the_readme_sample_commitment_is_what_every_fma_cpu_computes(real_spec: Spec) -> None:
+    """A new user's first run must print the README's commitment on any x86-64 FMA CPU."""
+    import re
+
+    from cyberian.environment import cpu_class
+    from cyberian.inputs import read_texts
+    from cyberian.prover import Prover
+
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    documented = re.search(r"^output_commitment  ([0-9a-f]{64})$", readme, re.MULTILINE)
+    assert documented is not None
+    proof = Prover(real_spec).prove(read_texts(repo / "examples" / "texts.txt"),
+                                    keep_embeddings=False)
+    assert f"spec_hash          {real_spec.spec_hash}" in readme
+    if cpu_class() == "x86_64-fma":  # the class the README's sample was made on
+        assert proof.output_commitment == documented.group(1)

@@ -183,7 +183,8 @@ def render_table(report: MatrixReport, texts: Sequence[str]) -> str:
     cpu = report.manifest.get("cpu", {})
     lines += ["", f"{len(report.results)} cells on {len(texts)} texts; onnxruntime "
               f"{report.manifest.get('engine', {}).get('version')}, {cpu.get('model')} "
-              f"({cpu.get('class')}), flags {' '.join(cpu.get('isa_flags', []))}"]
+              f"({cpu.get('isa_level')}, class {cpu.get('class')}), "
+              f"flags {' '.join(cpu.get('isa_flags', []))}"]
     if report.identical:
         lines.append(f"IDENTICAL: every cell gave {reference}")
     else:

@@ -258,7 +258,8 @@ def render_markdown(report: ThroughputReport) -> str:
         f"Throughput on {report.texts} texts ({report.tokens} tokens), {report.threads} "
         f"thread(s), best of {report.repeats}; onnxruntime {installed_engine_version()}, "
         f"{report.environment.get('cpu', {}).get('model', '?')} "
-        f"({report.environment.get('cpu', {}).get('class', '?')}).",
+        f"({report.environment.get('cpu', {}).get('isa_level', '?')}, class "
+        f"{report.environment.get('cpu', {}).get('class', '?')}).",
         "",
         "| configuration | deterministic | texts/s | tokens/s | seconds | max abs delta "
         "| min cosine |",

@@ -7,7 +7,9 @@ A 200 brings a signed ``vaas`` receipt, which is saved and then verified
 offline here -- signature against the server's published keys, every root,
 and that it certifies *this* run (spec hash, input count, our block
 commitments). A 422 means the verifier computed something else: exit 1,
-naming the first block that differs.
+naming the first block that differs. The claim carries this run's environment
+manifest, so a verifier of another CPU class refuses it up front (409
+``cpu_class_mismatch``), which is reported with both classes: exit 2.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ import yaml
 
 from ..client._constants import API_KEY_ENV
 from ..client._credentials import configured_base_url, resolve_api_key
-from ..exceptions import ApiError, AuthError, CyberianError, VerificationFailedError
+from ..exceptions import (
+    ApiError,
+    AuthError,
+    CpuClassMismatchError,
+    CyberianError,
+    VerificationFailedError,
+)
 from ..prover import Proof
 from ..spec import Spec
 from ._embedded import EmbeddedVerifier
@@ -55,11 +63,15 @@ def remote_verifier(server: str | None) -> Verifier | None:
     return Verifier(url, key)
 
 
-def _claim(client: Any, spec: Spec, texts: Sequence[str], blocks: Sequence[str]) -> Any:
+def _claim(client: Any, spec: Spec, texts: Sequence[str], proof: Proof) -> Any:
     spec_yaml = yaml.safe_dump(spec.hashed_document(), sort_keys=True)
     try:
         return client.verify_outputs(spec_yaml=spec_yaml, input_texts=list(texts),
-                                     claimed_output_commitments=list(blocks))
+                                     claimed_output_commitments=list(proof.block_commitments),
+                                     environment=proof.manifest)
+    except CpuClassMismatchError as exc:
+        raise CyberianError(f"the verifier cannot check this run: {exc.message}",
+                            status_code=exc.status_code, body=exc.body) from None
     except VerificationFailedError as exc:
         body = exc.body if isinstance(exc.body, dict) else {}
         reason = body.get("reason") or (exc.errors[0] if exc.errors else exc.message)
@@ -91,7 +103,7 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
     with Client(verifier.api_key, base_url=verifier.url, timeout=_REQUEST_TIMEOUT,
                 max_retries=2) as client:
         try:
-            receipt = _claim(client, spec, texts, blocks)
+            receipt = _claim(client, spec, texts, proof)
         except (AuthError, ApiError) as exc:
             raise CyberianError(f"the verifier at {verifier.url} refused the claim: "
                                 f"{exc.message}", status_code=exc.status_code,

@@ -95,15 +95,26 @@ def throughput(spec_file: Path, texts_file: Path | None, threads: int | None, re
               help="Write a golden file of these texts' rows for later --golden runs.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the matrix as JSON here.")
+@click.option("--classes", is_flag=True,
+              help="Instead of the matrix: prove the texts natively and on every emulated CPU "
+                   "class (qemu), one row per class; exit 0 only if each class reproduces itself.")
+@click.option("--target", "only", multiple=True, metavar="NAME",
+              help="With --classes: run only native and these targets (x86_64-avx2-fma, "
+                   "x86_64-avx, x86_64-sse, aarch64); repeatable.")
+@click.option("--require-all", is_flag=True,
+              help="With --classes: a target that cannot run (emulator missing) fails the check "
+                   "(exit 2) instead of being reported as not run.")
 @click.option("--inject-difference", metavar="CELL", hidden=True,
               help="Self-test: flip one bit in this cell's rows (the check must then fail).")
 def determinism(spec_file: Path, texts_file: Path | None, quick: bool, golden: Path | None,
-                write_golden: Path | None, json_out: Path | None,
-                inject_difference: str | None) -> None:
+                write_golden: Path | None, json_out: Path | None, classes: bool,
+                only: tuple[str, ...], require_all: bool, inject_difference: str | None) -> None:
     """Run the same texts across 3 processes x threads {1,2} x batch sizes {1,8,32} x two
     orders x two paddings; exit 0 only if all 72 cells give identical bytes.
 
-    TEXTS defaults to the stress set plus 96 corpus sentences.
+    TEXTS defaults to the stress set plus 96 corpus sentences. With --classes, the
+    same texts run natively and under emulated CPU classes instead (see
+    docs/DETERMINISM.md for what each class needs installed).
     """
     from ..bench.corpus import determinism_texts  # noqa: PLC0415
     from ..bench.determinism import render_table, run_matrix  # noqa: PLC0415
@@ -116,6 +127,9 @@ def determinism(spec_file: Path, texts_file: Path | None, quick: bool, golden: P
     texts = read_texts(texts_file) if texts_file is not None else determinism_texts()
     if quick:
         texts = texts[:12]
+    if classes:
+        _class_check(spec_file, texts, only, require_all, json_out)
+        return
     report = run_matrix(spec_file, texts, inject=inject_difference,
                         log=lambda m: click.echo(f"... {m}", err=True))
     click.echo(render_table(report, texts))
@@ -125,6 +139,40 @@ def determinism(spec_file: Path, texts_file: Path | None, quick: bool, golden: P
         _golden_check(spec, texts, golden, write_golden)
     if not report.identical:
         raise SystemExit(1)
+
+
+def _class_check(spec_file: Path, texts: list[str], only: tuple[str, ...], require_all: bool,
+                 json_out: Path | None) -> None:
+    from ..bench.crossclass import render_classes, run_classes  # noqa: PLC0415
+
+    try:
+        report = run_classes(spec_file, texts, only=only,
+                             log=lambda m: click.echo(f"... {m}", err=True))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(render_classes(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+    if report.problems():
+        raise SystemExit(1)
+    if require_all and report.missing():
+        raise SystemExit(2)
+
+
+@group.command("ops")
+@click.option("--target", "only", multiple=True, metavar="NAME",
+              help="Run only native and these targets; repeatable.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+def ops(only: tuple[str, ...], seed: int) -> None:
+    """Which single ONNX ops give the same bytes natively and on each emulated CPU class
+    (random inputs, one thread, no graph optimisation): the evidence for the op allow-list."""
+    from ..bench.crossclass import render_ops, run_ops  # noqa: PLC0415
+
+    try:
+        report = run_ops(only=only, seed=seed, log=lambda m: click.echo(f"... {m}", err=True))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(render_ops(report))
 
 
 def _golden_check(spec: Spec, texts: list[str], golden: Path | None,

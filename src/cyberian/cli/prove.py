@@ -62,7 +62,8 @@ def _write_json(path: Path, document: Any) -> None:
 def _environment_line(manifest: dict[str, Any]) -> str:
     libs, cpu, system = manifest["libraries"], manifest["cpu"], manifest["os"]
     line = (f"onnxruntime {manifest['engine']['version']}, numpy {libs['numpy']}, "
-            f"tokenizers {libs['tokenizers']}; {cpu['model']} ({cpu['class']}); "
+            f"tokenizers {libs['tokenizers']}; {cpu['model']} "
+            f"({cpu['isa_level']}, class {cpu['class']}); "
             f"{system['system']} {system['machine']}")
     if "engine_drift" in manifest:
         line += f"; ENGINE DRIFT (spec pins {manifest['engine_drift']['pinned']})"

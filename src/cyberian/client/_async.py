@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import anyio
@@ -295,12 +295,16 @@ class AsyncClient(BaseClient[httpx.AsyncClient]):
         input_texts: Sequence[str] | None = None,
         claimed_output_commitment: str | None = None,
         claimed_output_commitments: Sequence[str] | None = None,
+        environment: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Have the server verify outputs you computed yourself; returns its receipt.
 
         Give exactly one of ``claimed_output_commitment`` (one block) or
-        ``claimed_output_commitments`` (one per block). Raises
-        :class:`VerificationFailedError` when the server's result differs.
+        ``claimed_output_commitments`` (one per block). ``environment`` is your
+        run's environment manifest (``Proof.manifest``): a verifier whose CPU class
+        cannot reproduce yours then answers :class:`CpuClassMismatchError` before
+        doing any work. Raises :class:`VerificationFailedError` when the server's
+        result differs.
         """
         body = verify_body(
             model=model,
@@ -309,5 +313,6 @@ class AsyncClient(BaseClient[httpx.AsyncClient]):
             input_texts=input_texts,
             claimed_output_commitment=claimed_output_commitment,
             claimed_output_commitments=claimed_output_commitments,
+            environment=environment,
         )
         return await self._run(self._op_verify_outputs(body))

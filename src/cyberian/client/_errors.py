@@ -15,6 +15,7 @@ import httpx
 from ..exceptions import (
     ApiError,
     AuthError,
+    CpuClassMismatchError,
     CyberianError,
     NetworkError,
     QuotaError,
@@ -65,6 +66,8 @@ def map_error(
         return VerificationFailedError(
             NO_RECEIPT, {"output_match": False}, [reason], status_code=status, body=plain
         )
+    if status == 409 and body.get("error") == "cpu_class_mismatch":
+        return CpuClassMismatchError(message, status_code=status, body=plain)
     if status == 429:
         wait = 60.0 if retry_after is None else retry_after
         return RateLimitError(message, retry_after_sec=wait, status_code=status, body=plain)

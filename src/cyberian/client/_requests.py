@@ -7,7 +7,7 @@ and raises :class:`ValueError` / :class:`TypeError` before anything is sent.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -86,8 +86,10 @@ def verify_body(
     input_texts: Sequence[str] | None,
     claimed_output_commitment: str | None,
     claimed_output_commitments: Sequence[str] | None,
+    environment: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of ``POST /verify``: a job body plus exactly one kind of claim."""
+    """The JSON body of ``POST /verify``: a job body plus exactly one kind of claim (and
+    the claimant's environment manifest, when given)."""
     if (claimed_output_commitment is None) == (claimed_output_commitments is None):
         raise ValueError(
             "pass exactly one of claimed_output_commitment (one block) or "
@@ -100,6 +102,8 @@ def verify_body(
         )
     else:
         body["claimed_output_commitment"] = claimed_output_commitment
+    if environment is not None:
+        body["environment"] = dict(environment)
     return body
 
 

@@ -49,7 +49,7 @@ __all__ = [
     "serialize_model",
 ]
 
-BUILDER_VERSION: Final = "1"
+BUILDER_VERSION: Final = "2"
 """Bumped whenever the graph layout changes (it changes every built file's hash)."""
 
 OPSET: Final = 17
@@ -193,37 +193,75 @@ def _packed_qkv(weights: Weights, key: str,
     return weight, bias
 
 
+def _packed_qkv_with_ones(weights: Weights, key: str, cfg: BertConfig,
+                          ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Q, K and V side by side, each V head followed by a column that is exactly 1.
+
+    The extra column has zero weights and bias 1, so ``x @ W + b`` gives
+    ``0 * x`` summed (an exact 0) plus 1: a ones column per head that turns
+    ``exp(scores) @ V`` into numerator and softmax denominator in one GEMM.
+    Shape (H, 3H + heads) and (3H + heads,).
+    """
+    h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
+    weight, bias = _packed_qkv(weights, key, h)
+    v_weight = weight[:, 2 * h:].reshape(h, heads, d)
+    v_bias = bias[2 * h:].reshape(heads, d)
+    v_weight = np.concatenate([v_weight, np.zeros((h, heads, 1), np.float32)], axis=2)
+    v_bias = np.concatenate([v_bias, np.ones((heads, 1), np.float32)], axis=1)
+    return (np.concatenate([weight[:, :2 * h], v_weight.reshape(h, heads * (d + 1))], axis=1),
+            np.concatenate([bias[:2 * h], v_bias.reshape(heads * (d + 1))]))
+
+
 def _attention(g: _Graph, weights: Weights, x: str, mask: str, i: int, cfg: BertConfig) -> str:
+    """Self-attention from ops that give the same bits on every x86-64 CPU with FMA.
+
+    ONNX Runtime's ``Softmax`` sums its exponentials in SIMD lanes as wide as
+    the CPU's vectors, so AVX2 and AVX-512 round differently; and a
+    ``ReduceSum`` is no better (its lanes also regroup the real terms when
+    padding changes the row length). So the softmax is spelled out:
+    ``e = Exp(scores - ReduceMax(scores))`` (max is exact in any order), then
+    one GEMM ``e @ [V | 1]`` whose every output element is a sequential sum in
+    key order -- the context numerators and, in the ones column, the
+    denominator, with padded keys adding exact zeros at the end -- then one
+    division.
+    """
     h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
     key = f"encoder.layer.{i}.attention"
     name = f"layer{i}.attn"
-    w_qkv, b_qkv = _packed_qkv(weights, key, h)
+    w_qkv, b_qkv = _packed_qkv_with_ones(weights, key, cfg)
     qkv = g.op("Add", [
         g.op("MatMul", [x, g.const(f"{name}.qkv.weight", w_qkv)], f"{name}.qkv.matmul"),
         g.const(f"{name}.qkv.bias", b_qkv),
     ], f"{name}.qkv")
-    split = g.const(f"{name}.split", np.array([h, h, h], dtype=np.int64))
+    split = g.const(f"{name}.split", np.array([h, h, h + heads], dtype=np.int64))
     g.nodes.append(helper.make_node("Split", [qkv, split],
                                     [f"{name}.q", f"{name}.k", f"{name}.v"],
                                     name=f"{name}.split_qkv", axis=2))
     heads_shape = g.const(f"{name}.heads_shape", np.array([0, 0, heads, d], dtype=np.int64))
+    v_shape = g.const(f"{name}.v_shape", np.array([0, 0, heads, d + 1], dtype=np.int64))
     merged_shape = g.const(f"{name}.merged_shape", np.array([0, 0, h], dtype=np.int64))
 
-    def per_head(part: str, perm: list[int]) -> str:
-        shaped = g.op("Reshape", [f"{name}.{part}", heads_shape], f"{name}.{part}_heads")
+    def per_head(part: str, shape: str, perm: list[int]) -> str:
+        shaped = g.op("Reshape", [f"{name}.{part}", shape], f"{name}.{part}_heads")
         return g.op("Transpose", [shaped], f"{name}.{part}_t", perm=perm)
 
-    q = per_head("q", [0, 2, 1, 3])
-    k = per_head("k", [0, 2, 3, 1])
-    v = per_head("v", [0, 2, 1, 3])
+    q = per_head("q", heads_shape, [0, 2, 1, 3])
+    k = per_head("k", heads_shape, [0, 2, 3, 1])
+    v = per_head("v", v_shape, [0, 2, 1, 3])
     scale = g.const(f"{name}.scale", np.array(1.0 / math.sqrt(d), dtype=np.float32))
     scores = g.op("Add", [
         g.op("Mul", [g.op("MatMul", [q, k], f"{name}.qk"), scale], f"{name}.scaled"),
         mask,
     ], f"{name}.masked")
-    probs = g.op("Softmax", [scores], f"{name}.probs", axis=-1)
-    context = g.op("Transpose", [g.op("MatMul", [probs, v], f"{name}.pv")],
-                   f"{name}.context_t", perm=[0, 2, 1, 3])
+    peak = g.op("ReduceMax", [scores], f"{name}.peak", axes=[-1], keepdims=1)
+    weights_exp = g.op("Exp", [g.op("Sub", [scores, peak], f"{name}.shifted")], f"{name}.exp")
+    weighted = g.op("MatMul", [weights_exp, v], f"{name}.pv")
+    sizes = g.const(f"{name}.pv_split", np.array([d, 1], dtype=np.int64))
+    g.nodes.append(helper.make_node("Split", [weighted, sizes],
+                                    [f"{name}.numerator", f"{name}.denominator"],
+                                    name=f"{name}.split_pv", axis=3))
+    normalised = g.op("Div", [f"{name}.numerator", f"{name}.denominator"], f"{name}.ctx")
+    context = g.op("Transpose", [normalised], f"{name}.context_t", perm=[0, 2, 1, 3])
     merged = g.op("Reshape", [context, merged_shape], f"{name}.context")
     projected = _linear(g, weights, merged, f"{key}.output.dense", f"{name}.out", h, h)
     residual = g.op("Add", [projected, x], f"{name}.residual")

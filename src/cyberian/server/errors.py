@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 __all__ = [
     "ApiProblem",
     "CommitmentCountMismatchError",
+    "CpuClassMismatchError",
     "ForbiddenError",
     "IdempotencyKeyReusedError",
     "InvalidRequestError",
@@ -176,6 +177,13 @@ class ModelInUseError(ServerError):
 
     STATUS = 409
     CODE = "model_in_use"
+
+
+class CpuClassMismatchError(ServerError):
+    """A claim made on a CPU class this verifier cannot reproduce bit for bit."""
+
+    STATUS = 409
+    CODE = "cpu_class_mismatch"
 
 
 class JobNotSettledError(ServerError):

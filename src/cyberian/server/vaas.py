@@ -13,6 +13,13 @@ Quota: ``ceil(inputs / chunk_size)`` chunks of the spec, reserved while the
 request runs and consumed only on success, when the receipt and the request
 row are stored together in one transaction. A refusal or a failed block stores and
 spends nothing.
+
+CPU classes: a claim may carry the claimant's environment manifest. When its
+CPU class is one this verifier's class does not reproduce
+(:mod:`cyberian.cpuclass`), the claim is refused with 409 ``cpu_class_mismatch``
+naming both classes -- before any quota or compute is spent -- instead of a
+misleading ``verification_failed``. Claims without a manifest (the released
+clients) are compared byte for byte as always.
 """
 
 from __future__ import annotations
@@ -22,13 +29,20 @@ import uuid
 from typing import Any, Final, Protocol
 
 from ..commitments import ChunkCommitment, is_commitment
+from ..cpuclass import describe_class, normalise_class, reproduces
+from ..environment import cpu_class
 from ..receipts import ReplayRecord, build_receipt_body, sign_receipt
 from ..sampling import new_nonce, resolve_sampling
 from . import idempotency
 from .auth import Principal
 from .batching import VerifyBatcher
 from .capacity import Capacity
-from .errors import CommitmentCountMismatchError, VerificationFailedError, bad_request
+from .errors import (
+    CommitmentCountMismatchError,
+    CpuClassMismatchError,
+    VerificationFailedError,
+    bad_request,
+)
 from .model_resolver import ModelResolver, Resolved, WorkBody, spec_record
 from .quotas import QuotaBook
 from .signer import Signer
@@ -47,6 +61,7 @@ class VerifyBody(WorkBody, Protocol):
 
     claimed_output_commitment: str | None
     claimed_output_commitments: list[str] | None
+    environment: dict[str, Any] | None
 
 
 def _claims(body: VerifyBody, resolved: Resolved) -> tuple[list[str], int]:
@@ -74,6 +89,27 @@ def _claims(body: VerifyBody, resolved: Resolved) -> tuple[list[str], int]:
             where = field if single is not None else f"{field}[{position}]"
             raise bad_request(f"{where} must be a SHA-256 of 64 hex digits", field=where)
     return normalised, block
+
+
+def _check_cpu_class(environment: dict[str, Any] | None, verifier_class: str) -> None:
+    """Refuse a claim whose manifest names a CPU class this verifier does not reproduce."""
+    if environment is None:
+        return  # released clients send none: compare bytes as before
+    cpu = environment.get("cpu")
+    claimed = cpu.get("class") if isinstance(cpu, dict) else None
+    if not isinstance(claimed, str) or not 0 < len(claimed) <= 64:
+        raise bad_request("environment.cpu.class must be the claimant's CPU class, a string "
+                          "such as 'x86_64-fma'", field="environment.cpu.class")
+    if reproduces(verifier_class, claimed):
+        return
+    claimant_class = normalise_class(claimed)
+    raise CpuClassMismatchError(
+        f"the claim was made on CPU class {claimant_class} and this verifier runs on "
+        f"{verifier_class}, which does not reproduce it bit for bit "
+        f"({describe_class(claimant_class)}; {describe_class(verifier_class)}): send the "
+        f"claim to a verifier of class {claimant_class}, or prove again on a "
+        f"{verifier_class} machine",
+        claimant_class=claimant_class, verifier_class=verifier_class)
 
 
 class VerifyService:
@@ -112,6 +148,7 @@ class VerifyService:
         self._capacity.check()
         resolved = self._resolver.resolve(body, account.id)
         claims, block = _claims(body, resolved)
+        _check_cpu_class(body.environment, cpu_class())
         chunks = resolved.chunk_count
         self._quotas.admit(account, input_count=len(resolved.texts), chunk_count=chunks,
                            now=utcnow())

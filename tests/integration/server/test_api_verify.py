@@ -124,3 +124,82 @@ def test_malformed_claims_are_400(server: LiveServer, claims: dict[str, Any],
     assert response.json()["error"] == "invalid_request"
     assert response.json().get("field") == field
     assert client.get("/account").json()["chunks_consumed_period"] == 0
+
+
+def _manifest_of_class(spec: Spec, cpu_class: str) -> dict[str, Any]:
+    manifest = dict(Prover(spec).manifest)
+    manifest["cpu"] = {**manifest["cpu"], "class": cpu_class}
+    return manifest
+
+
+def test_a_claim_from_a_class_the_verifier_cannot_reproduce_is_409(server: LiveServer,
+                                                                  tiny: Spec) -> None:
+    from cyberian.environment import cpu_class
+
+    inputs = texts(5, "class")
+    other = "aarch64" if cpu_class() != "aarch64" else "x86_64-fma"
+    account = server.account()
+    client = server.client(account)
+    response = client.post("/verify", json={
+        "model": "tiny", "inputs": inputs,
+        "claimed_output_commitment": commitment(rows_of(tiny, inputs)),
+        "environment": _manifest_of_class(tiny, other)})
+    assert response.status_code == 409, response.text
+    body = response.json()
+    assert body["error"] == "cpu_class_mismatch"
+    assert (body["claimant_class"], body["verifier_class"]) == (other, cpu_class())
+    assert other in body["message"]
+    assert cpu_class() in body["message"]
+    assert "send the claim to a verifier of class" in body["message"]
+    assert client.get("/account").json()["chunks_consumed_period"] == 0
+    assert server.scalar("SELECT COUNT(*) FROM jobs WHERE account_id = ?", (account.id,)) == 0
+
+
+def test_a_claim_from_this_class_or_its_legacy_name_is_checked_as_usual(server: LiveServer,
+                                                                       tiny: Spec) -> None:
+    from cyberian.environment import cpu_class, environment_manifest
+
+    inputs = texts(5, "same class")
+    claim = commitment(rows_of(tiny, inputs))
+    client = server.client(server.account("enterprise"))
+    legacy = {"x86_64-fma": "x86_64-avx2-fma", "x86_64-nofma": "x86_64-sse"}.get(cpu_class(),
+                                                                                cpu_class())
+    for manifest in (environment_manifest(engine_version="1.32.0"),
+                     _manifest_of_class(tiny, legacy)):
+        response = client.post("/verify", json={"model": "tiny", "inputs": inputs,
+                                                "claimed_output_commitment": claim,
+                                                "environment": manifest})
+        assert response.status_code == 200, response.text
+    wrong = client.post("/verify", json={"model": "tiny", "inputs": inputs,
+                                         "claimed_output_commitment": "0" * 64,
+                                         "environment": environment_manifest(
+                                             engine_version="1.32.0")})
+    assert wrong.status_code == 422
+
+
+@pytest.mark.parametrize("environment", [{}, {"cpu": "x86"}, {"cpu": {"class": 7}},
+                                         {"cpu": {"class": "x" * 65}}])
+def test_a_malformed_environment_is_400_naming_the_field(server: LiveServer, tiny: Spec,
+                                                         environment: dict[str, Any]) -> None:
+    client = server.client(server.account())
+    response = client.post("/verify", json={"model": "tiny", "inputs": ["a"],
+                                            "claimed_output_commitment": "0" * 64,
+                                            "environment": environment})
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "environment.cpu.class"
+    assert client.get("/account").json()["chunks_consumed_period"] == 0
+
+
+def test_our_client_raises_cpu_class_mismatch(server: LiveServer, tiny: Spec) -> None:
+    from cyberian.client import Client
+    from cyberian.exceptions import ApiError, CpuClassMismatchError
+
+    account = server.account()
+    with Client(account.key, base_url=server.url) as client, \
+            pytest.raises(CpuClassMismatchError) as refused:
+        client.verify_outputs(model="tiny", inputs=["a", "b"],
+                              claimed_output_commitment="0" * 64,
+                              environment=_manifest_of_class(tiny, "riscv64"))
+    assert isinstance(refused.value, ApiError)
+    assert refused.value.status_code == 409
+    assert refused.value.claimant_class == "riscv64"

@@ -146,3 +146,29 @@ def test_prove_verify_usage_and_connection_errors(catalog_dir: Path, tmp_path: P
     assert "x" * 43 not in unreachable.output
     lonely = CliRunner().invoke(prove_main, [spec, str(texts_file), "--server", "http://x"])
     assert lonely.exit_code == 2
+
+
+def test_prove_verify_from_an_emulated_cpu_of_another_class_is_refused_clearly(
+        server: LiveServer, catalog_dir: Path, tmp_path: Path) -> None:
+    """The prover runs under qemu as an SSE4.2 CPU (class x86_64-nofma); the verifier runs
+    natively (x86_64-fma): the claim is refused with both classes named, before any work."""
+    import shutil
+
+    from cyberian.environment import cpu_class
+
+    qemu = shutil.which("qemu-x86_64")
+    assert qemu is not None, "install Debian's qemu-user (.ci/run does)"
+    assert cpu_class() == "x86_64-fma", "this test needs a native x86-64 FMA machine"
+    account = server.account("enterprise")
+    env = {**os.environ, "CYBERIAN_API_BASE": server.url, "CYBERIAN_API_KEY": account.key}
+    done = subprocess.run(
+        [qemu, "-cpu", "Nehalem-v2", sys.executable, "-m", "cyberian.cli.prove",
+         str(catalog_dir / "tiny.yaml"), str(write_texts(tmp_path, 4)), "--verify",
+         "--receipt", str(tmp_path / "r.json")],
+        capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "x86_64-nofma" in done.stderr
+    assert "x86_64-fma" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "r.json").exists()
+    assert server.scalar("SELECT COUNT(*) FROM jobs WHERE account_id = ?", (account.id,)) == 0

@@ -8,6 +8,8 @@ is missing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["JobRequest", "RevokeRequest", "VerifyRequest"]
@@ -33,6 +35,11 @@ class VerifyRequest(JobRequest):
         default=None, description="SHA-256 (hex) of all output rows as little-endian float32.")
     claimed_output_commitments: list[str] | None = Field(
         default=None, description="One SHA-256 per block of the spec's vaas_block inputs.")
+    environment: dict[str, Any] | None = Field(
+        default=None,
+        description="The claimant's environment manifest (as cyberian-prove records it); its "
+                    "cpu.class is compared with the verifier's before any work: a class this "
+                    "verifier cannot reproduce is refused with 409 cpu_class_mismatch.")
 
 
 class RevokeRequest(BaseModel):

@@ -1,0 +1,57 @@
+"""The ops the FP32 BERT graph may contain, and why each one keeps the bytes portable.
+
+Every op below was measured (``cyberian bench ops``; table in
+docs/DETERMINISM.md) to give the same bytes on AVX2+FMA3 and AVX-512, or does
+no floating-point arithmetic at all. Whatever is not listed is refused by the
+builder's test -- notably ``Softmax`` (MLAS sums its exponentials in lanes as
+wide as the vector registers, so AVX2 and AVX-512 round differently) and
+``ReduceSum``/``ReduceMean`` (their SIMD lanes regroup the real terms when
+padding changes a row's length, which breaks padding invariance).
+
+:data:`PORTABLE_FP32_OPS` covers the graph as built; ONNX Runtime's optimiser
+at the spec's level fuses some of them, and :data:`FUSED_FP32_OPS` lists the
+kernels that then run instead, each measured the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+__all__ = ["FUSED_FP32_OPS", "PORTABLE_FP32_OPS"]
+
+_NO_ARITHMETIC: Final = "moves, selects or reshapes values: no floating-point arithmetic"
+_ELEMENTWISE: Final = ("one correctly rounded IEEE operation per element, the same on every "
+                       "class measured")
+
+PORTABLE_FP32_OPS: Final[Mapping[str, str]] = {
+    "Gather": _NO_ARITHMETIC + " (embedding rows)",
+    "Shape": _NO_ARITHMETIC,
+    "Slice": _NO_ARITHMETIC + " (position rows)",
+    "Cast": "int64 mask to float: 0 and 1 are exact",
+    "Unsqueeze": _NO_ARITHMETIC,
+    "Reshape": _NO_ARITHMETIC,
+    "Transpose": _NO_ARITHMETIC,
+    "Split": _NO_ARITHMETIC,
+    "Identity": _NO_ARITHMETIC,
+    "Add": _ELEMENTWISE,
+    "Sub": _ELEMENTWISE,
+    "Mul": _ELEMENTWISE,
+    "Div": _ELEMENTWISE,
+    "ReduceMax": "a maximum is exact in any order and any lane grouping",
+    "MatMul": ("MLAS SGEMM: each output element is one FMA chain in K order; the AVX2 and "
+               "AVX-512 kernels differ only in how many columns share a register (measured "
+               "equal); the K order also makes padded keys add exact zeros last"),
+    "Exp": ("MLAS exp: the same FMA polynomial per element on AVX2 and AVX-512 (measured "
+            "equal); only ever applied to scores minus their row maximum"),
+    "Erf": "MLAS erf: one FMA3 kernel serves AVX2 and AVX-512 (measured equal)",
+    "LayerNormalization": ("per token, the same code on AVX2 and AVX-512 (measured equal); "
+                           "padding never enters a real token's statistics"),
+}
+
+FUSED_FP32_OPS: Final[Mapping[str, str]] = {
+    "FusedMatMul": ("MatMul followed by Mul by a constant, fused by the optimiser: the scale is "
+                    "applied to the finished FMA chain (measured equal on AVX2 and AVX-512)"),
+    "BiasGelu": ("Add then exact erf GELU, fused by the optimiser (measured equal on AVX2 and "
+                 "AVX-512)"),
+}
