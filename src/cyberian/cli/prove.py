@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._version import __version__
-from ..commitments import is_commitment
+from ..commitments import chunk_count, is_commitment
 from ..exceptions import CyberianError, InputError
 from ._common import CyberianCommand, fail
 
@@ -192,11 +192,11 @@ def _prove(prover: Prover, spec: Spec, texts: list[str], out: Path | None, *, ke
            block_size: int | None, quiet: bool) -> tuple[Proof, list[ChunkResult]]:
     from tqdm import tqdm  # noqa: PLC0415
 
-    chunk_count = -(-len(texts) // spec.chunk_size)
+    chunks = chunk_count(len(texts), spec.chunk_size)
     kept: list[ChunkResult] = []
     with _staged(out) as staged_out, tqdm(
-        total=chunk_count, unit="chunk", file=sys.stderr,
-        disable=True if quiet or chunk_count <= 1 else None,  # None: only on a terminal
+        total=chunks, unit="chunk", file=sys.stderr,
+        disable=True if quiet or chunks <= 1 else None,  # None: only on a terminal
         desc="proving", leave=False,
     ) as bar:
         rows_out = _open_rows(staged_out, len(texts), spec.dimensions)

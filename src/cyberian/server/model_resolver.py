@@ -16,13 +16,13 @@ the store, the texts and the model id (``None`` for a spec naming no upload).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import yaml
 
+from ..commitments import chunk_count
 from ..exceptions import SpecError
 from ..spec import Spec, installed_engine_version, parse_spec
 from .catalog import Catalog
@@ -58,7 +58,7 @@ class Resolved:
     @property
     def chunk_count(self) -> int:
         """Chunks of the spec's ``chunk_size`` (the quota unit)."""
-        return math.ceil(len(self.texts) / self.spec.chunk_size)
+        return chunk_count(len(self.texts), self.spec.chunk_size)
 
 
 def spec_record(spec: Spec) -> str:

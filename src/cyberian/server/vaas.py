@@ -17,11 +17,10 @@ spends nothing.
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any, Final, Protocol
 
-from ..commitments import ChunkCommitment, is_commitment
+from ..commitments import ChunkCommitment, chunk_count, is_commitment
 from ..receipts import ReplayRecord, build_receipt_body, sign_receipt
 from ..sampling import new_nonce, resolve_sampling
 from . import idempotency
@@ -61,7 +60,7 @@ def _claims(body: VerifyBody, resolved: Resolved) -> tuple[list[str], int]:
     else:
         assert several is not None
         block = int(resolved.spec.verification["vaas_block"])
-        expected = math.ceil(count / block)
+        expected = chunk_count(count, block)
         if len(several) != expected:
             raise CommitmentCountMismatchError(
                 f"expected {expected} commitments (one per block of {block} inputs for "
