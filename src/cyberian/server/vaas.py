@@ -28,7 +28,7 @@ from .auth import Principal
 from .batching import VerifyBatcher
 from .capacity import Capacity
 from .errors import CommitmentCountMismatchError, VerificationFailedError, bad_request
-from .model_resolver import ModelResolver, Resolved, WorkBody, spec_record
+from .model_resolver import ModelResolver, Resolved, WorkBody
 from .quotas import QuotaBook
 from .signer import Signer
 from .store import Store
@@ -151,7 +151,7 @@ class VerifyService:
             jobstore.insert_job(
                 conn, job_id=request_id, account_id=account_id, kind="vaas", status="SETTLED",
                 model_id=resolved.model_id, spec_hash=resolved.spec.spec_hash,
-                spec_yaml=spec_record(resolved.spec), input_count=len(resolved.texts),
+                spec_yaml=resolved.spec.to_yaml(portable=True), input_count=len(resolved.texts),
                 chunk_count=resolved.chunk_count, nonce=nonce, now=now,
                 receipt_id=receipt["receipt_id"], chunks_done=resolved.chunk_count,
                 roots=(receipt["input_root"], receipt["output_root"]))
