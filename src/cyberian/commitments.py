@@ -28,6 +28,7 @@ __all__ = [
     "BlockCommitter",
     "ChunkCommitment",
     "chunk_bounds",
+    "chunk_count",
     "commitment_bytes",
     "input_commitment",
     "is_commitment",
@@ -89,11 +90,23 @@ def replay_commitment(index: int, replayed_output_commitment: str, match: bool) 
     return hashlib.sha256(payload).hexdigest()
 
 
-def chunk_bounds(count: int, chunk_size: int) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` of each chunk of ``chunk_size`` consecutive items (last may be short)."""
+def chunk_count(count: int, chunk_size: int) -> int:
+    """How many chunks of ``chunk_size`` consecutive items ``count`` items make (last may be short).
+
+    The one definition of the chunk count: receipts, quotas, VaaS blocks and
+    the prover's windows all use it.
+    """
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    for start in range(0, count, chunk_size):
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    return -(-count // chunk_size)
+
+
+def chunk_bounds(count: int, chunk_size: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each of the :func:`chunk_count` chunks (the last may be short)."""
+    for index in range(chunk_count(count, chunk_size)):
+        start = index * chunk_size
         yield start, min(start + chunk_size, count)
 
 

@@ -15,19 +15,29 @@ from typing import Any
 
 import numpy as np
 
-from .commitments import BlockCommitter, ChunkCommitment
+from .commitments import BlockCommitter, ChunkCommitment, chunk_count
 from .runtime import DEFAULT_MAX_BATCH_TOKENS, Rows, Runtime
 from .spec import Spec
 
 __all__ = ["ChunkResult", "Proof", "Prover"]
 
 _WINDOW_TEXTS = 2048
-"""Texts tokenised and run together (rounded up to whole chunks)."""
+"""Texts tokenised and run together (rounded up to whole chunks): the only window."""
+
+
+def _split(texts: Iterator[str], size: int) -> Iterator[list[str]]:
+    """Consecutive chunks of ``size`` texts, read lazily (the last may be short)."""
+    while chunk := list(itertools.islice(texts, size)):
+        yield chunk
 
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """One chunk's texts, output rows and commitments."""
+    """One chunk's texts, output rows and commitments.
+
+    ``start`` is the position of its first text in the whole input
+    (``index * chunk_size``: only the last chunk may be short).
+    """
 
     index: int
     start: int
@@ -70,21 +80,31 @@ class Prover:
         """The environment manifest of this prover's runtime."""
         return self.runtime.manifest
 
-    def iter_chunks(self, texts: Iterable[str]) -> Iterator[ChunkResult]:
-        """Chunk results in input order, computed a window of chunks at a time."""
+    def iter_chunks(self, texts: Iterable[str], *, first_index: int = 0) -> Iterator[ChunkResult]:
+        """Chunk results in input order, computed a window of chunks at a time.
+
+        ``texts`` are whole chunks of a larger input whose first is chunk
+        ``first_index`` (a server piece); indices and starts count from there.
+        """
+        chunks = enumerate(_split(iter(texts), self.spec.chunk_size), start=first_index)
+        return self.prove_chunks(chunks)
+
+    def prove_chunks(self, chunks: Iterable[tuple[int, Sequence[str]]]) -> Iterator[ChunkResult]:
+        """Results of chunks given as ``(index, texts)``, in the order given.
+
+        The chunks need not be consecutive (a replayer proves a sample). They
+        are run a window at a time; a chunk's rows do not depend on its window.
+        """
         size = self.spec.chunk_size
-        window = max(1, -(-_WINDOW_TEXTS // size)) * size
-        source = iter(texts)
-        index = start = 0
-        while batch := list(itertools.islice(source, window)):
-            rows = self.runtime.embed(batch)
-            for offset in range(0, len(batch), size):
-                chunk_texts = batch[offset:offset + size]
-                chunk_rows = rows[offset:offset + size]
-                yield ChunkResult(index, start, chunk_texts, chunk_rows,
+        source = iter(chunks)
+        while window := list(itertools.islice(source, chunk_count(_WINDOW_TEXTS, size))):
+            rows = self.runtime.embed([text for _, chunk_texts in window for text in chunk_texts])
+            position = 0
+            for index, chunk_texts in window:
+                chunk_rows = rows[position:position + len(chunk_texts)]
+                position += len(chunk_texts)
+                yield ChunkResult(index, index * size, chunk_texts, chunk_rows,
                                   ChunkCommitment.of(index, chunk_texts, chunk_rows))
-                index += 1
-                start += len(chunk_texts)
 
     def prove(self, texts: Iterable[str], *, keep_embeddings: bool = True,
               block_size: int | None = None,

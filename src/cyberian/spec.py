@@ -364,9 +364,15 @@ class Spec:
         doc["tokenizer"]["file"] = str(tokenizer.resolve())
         return Spec(doc, Path("/"))
 
-    def to_yaml(self) -> str:
-        """The normalised document as YAML text (defaults spelled out)."""
-        return yaml.safe_dump(dict(self.data), sort_keys=False)
+    def to_yaml(self, *, portable: bool = False) -> str:
+        """The normalised document as YAML text (defaults spelled out, in document order).
+
+        ``portable`` leaves out the file paths: the text then means the same
+        spec (same ``spec_hash``) on any machine, which is what a job record
+        stores and what a verifier is sent; the reader supplies the files.
+        """
+        document = self.hashed_document() if portable else dict(self.data)
+        return yaml.safe_dump(document, sort_keys=False)
 
     def hashed_document(self) -> dict[str, Any]:
         """The document ``spec_hash`` is computed over: normalised, file paths removed."""

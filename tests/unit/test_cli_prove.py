@@ -198,6 +198,14 @@ def test_engine_drift_can_be_allowed_and_is_reported(tiny_spec_path: Path, texts
     assert "ENGINE DRIFT (spec pins 0.0.1)" in result.output
 
 
+def test_a_drifted_run_cannot_be_verified(tiny_spec_path: Path, texts_file: Path,
+                                          tmp_path: Path) -> None:
+    spec = bad_spec(tmp_path, tiny_spec_path, f'version: "{ENGINE}"', 'version: "0.0.1"')
+    result = run(spec, texts_file, "--allow-engine-drift", "--verify")
+    assert result.exit_code == 2, result.output
+    assert "--verify cannot certify a run under engine drift" in result.output
+
+
 def test_option_conflicts_are_usage_errors(tiny_spec_path: Path, texts_file: Path,
                                            tmp_path: Path) -> None:
     both = run(tiny_spec_path, texts_file, "--golden", tmp_path / "a", "--write-golden",

@@ -17,6 +17,7 @@ from cyberian.commitments import (
     BlockCommitter,
     ChunkCommitment,
     chunk_bounds,
+    chunk_count,
     commitment_bytes,
     input_commitment,
     leaf_data,
@@ -73,6 +74,19 @@ def test_chunk_bounds() -> None:
     assert list(chunk_bounds(10, 4)) == [(0, 4), (4, 8), (8, 10)]
     assert list(chunk_bounds(8, 4)) == [(0, 4), (4, 8)]
     assert list(chunk_bounds(0, 4)) == []
+
+
+@pytest.mark.parametrize(("count", "size", "chunks"),
+                         [(0, 4, 0), (1, 4, 1), (4, 4, 1), (5, 4, 2), (10, 4, 3), (7, 1, 7)])
+def test_chunk_count(count: int, size: int, chunks: int) -> None:
+    assert chunk_count(count, size) == chunks == len(list(chunk_bounds(count, size)))
+
+
+def test_chunk_count_refuses_impossible_sizes() -> None:
+    with pytest.raises(ValueError, match="chunk_size"):
+        chunk_count(3, 0)
+    with pytest.raises(ValueError, match="count"):
+        chunk_count(-1, 4)
 
 
 def test_chunk_commitment_of() -> None:

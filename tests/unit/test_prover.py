@@ -88,3 +88,22 @@ def test_chunk_results_carry_their_position(prover: Prover) -> None:
     results = list(prover.iter_chunks(texts(10)))
     assert [(r.index, r.start, len(r.texts)) for r in results] == [(0, 0, 4), (1, 4, 4), (2, 8, 2)]
     assert np.concatenate([r.rows for r in results]).shape == (10, 32)
+
+
+def test_a_piece_starting_at_a_later_chunk_gives_the_same_chunks(prover: Prover) -> None:
+    items = texts(10)
+    whole = list(prover.iter_chunks(items))
+    piece = list(prover.iter_chunks(items[4:], first_index=1))
+    assert [(r.index, r.start, r.commitment) for r in piece] == [
+        (r.index, r.start, r.commitment) for r in whole[1:]]
+
+
+def test_chunks_need_not_be_consecutive(prover: Prover,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    items = texts(10)
+    whole = list(prover.iter_chunks(items))
+    monkeypatch.setattr(prover_module, "_WINDOW_TEXTS", 4)  # one chunk per window
+    sample = list(prover.prove_chunks([(2, items[8:]), (0, items[:4])]))
+    assert [(r.index, r.start, r.commitment) for r in sample] == [
+        (r.index, r.start, r.commitment) for r in (whole[2], whole[0])]
+    assert np.array_equal(sample[0].rows, whole[2].rows)

@@ -239,6 +239,14 @@ def test_normalised_yaml_round_trips() -> None:
     assert parse_spec(spec.to_yaml()).spec_hash == spec.spec_hash
 
 
+def test_portable_yaml_has_no_file_paths_and_the_same_hash(tmp_path: Path) -> None:
+    placed = parse_spec(SPELLED_OUT).with_files(tmp_path / "m.onnx", tmp_path / "t.json")
+    text = placed.to_yaml(portable=True)
+    assert str(tmp_path) not in text
+    assert str(tmp_path) in placed.to_yaml()
+    assert parse_spec(text).spec_hash == placed.spec_hash
+
+
 def test_with_files_keeps_the_hash_and_reads_the_given_paths(tmp_path: Path) -> None:
     spec = parse_spec(MINIMAL)
     placed = spec.with_files(tmp_path / "m.onnx", tmp_path / "t.json")

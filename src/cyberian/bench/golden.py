@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Final
 
 from .._paths import shipped_dir
-from ..commitments import BlockCommitter
 from ..cpuclass import normalise_class, reproduces
 from ..exceptions import GoldenMismatchError
 from ..golden import compare_golden, golden_document, load_golden
-from ..prover import Prover
+from ..prover import ChunkResult, Prover
 from ..spec import Spec
 
 __all__ = ["CROSS_CLASS_TOLERANCE", "check_golden", "shipped_goldens", "write_golden_file"]
@@ -35,12 +34,9 @@ def shipped_goldens(spec: Spec) -> list[Path]:
 
 def write_golden_file(spec: Spec, texts: Sequence[str], path: Path) -> None:
     """Run ``texts`` and write their rows as a golden file."""
-    prover = Prover(spec)
-    chunks = list(prover.iter_chunks(texts))
-    whole = BlockCommitter()
-    for chunk in chunks:
-        whole.update(chunk.rows)
-    document = golden_document(spec.spec_hash, chunks, whole.commitments()[0], prover.manifest)
+    chunks: list[ChunkResult] = []
+    proof = Prover(spec).prove(texts, keep_embeddings=False, on_chunk=chunks.append)
+    document = golden_document(spec.spec_hash, chunks, proof.output_commitment, proof.manifest)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
 

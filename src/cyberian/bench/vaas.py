@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from ..cli._embedded import embedded_verifier
-from ..commitments import output_commitment
+from ..commitments import chunk_bounds
 from ..prover import Prover
 from ..spec import Spec
 
@@ -90,11 +90,10 @@ def run_vaas(spec: Spec, texts: Sequence[str], *, clients: int = 8, block: int =
     log("in-process prover")
     prover.prove(texts[: 4 * block])  # warm-up
     start = time.perf_counter()
-    proof = prover.prove(texts)
+    proof = prover.prove(texts, keep_embeddings=False, block_size=block)
     report.in_process_texts_per_second = len(texts) / (time.perf_counter() - start)
-    assert proof.embeddings is not None
-    blocks = [(list(texts[i:i + block]), output_commitment(proof.embeddings[i:i + block]))
-              for i in range(0, len(texts), block)]
+    blocks = [(list(texts[a:b]), claim) for (a, b), claim
+              in zip(chunk_bounds(len(texts), block), proof.block_commitments, strict=True)]
     del prover
     with tempfile.TemporaryDirectory(prefix="cyberian-bench-vaas-") as tmp, \
             embedded_verifier(spec, threads=worker_threads, workers=workers,

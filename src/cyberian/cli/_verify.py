@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from ..client._constants import API_KEY_ENV
 from ..client._credentials import configured_base_url, resolve_api_key
@@ -64,9 +63,9 @@ def remote_verifier(server: str | None) -> Verifier | None:
 
 
 def _claim(client: Any, spec: Spec, texts: Sequence[str], proof: Proof) -> Any:
-    spec_yaml = yaml.safe_dump(spec.hashed_document(), sort_keys=True)
     try:
-        return client.verify_outputs(spec_yaml=spec_yaml, input_texts=list(texts),
+        return client.verify_outputs(spec_yaml=spec.to_yaml(portable=True),
+                                     input_texts=list(texts),
                                      claimed_output_commitments=list(proof.block_commitments),
                                      environment=proof.manifest)
     except CpuClassMismatchError as exc:

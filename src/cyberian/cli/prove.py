@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._version import __version__
-from ..commitments import is_commitment
+from ..commitments import chunk_count, is_commitment
 from ..exceptions import CyberianError, InputError
 from ._common import CyberianCommand, fail
 
@@ -132,7 +132,7 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     from ..golden import compare_golden, load_golden  # noqa: PLC0415
     from ..inputs import read_texts  # noqa: PLC0415
     from ..models.build import ensure_model_files  # noqa: PLC0415
-    from ..spec import check_engine, installed_engine_version, load_spec  # noqa: PLC0415
+    from ..spec import load_spec  # noqa: PLC0415
     from ._embedded import embedded_verifier  # noqa: PLC0415
     from ._verify import Verifier, certify, remote_verifier  # noqa: PLC0415
 
@@ -141,19 +141,19 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     texts = read_texts(texts_file)
     golden_doc = load_golden(golden) if golden is not None else None
     key = _load_key(signing_key) if signing_key is not None else None
-    check_engine(spec, allow_drift=allow_engine_drift)
     built = ensure_model_files(spec, weights_dir=weights)
     if built is not None and not quiet:
         click.echo(f"built {built.model_path.name} and {built.tokenizer_path.name} "
                    "from the pinned weights (first use)", err=True)
-    if verify and allow_engine_drift and spec.runtime["version"] != installed_engine_version():
+    prover = prover_for(spec, allow_engine_drift, threads)  # the one engine check
+    if verify and "engine_drift" in prover.manifest:
         raise click.UsageError("--verify cannot certify a run under engine drift")
     remote = remote_verifier(server) if verify else None
     with contextlib.ExitStack() as stack:
         wait_embedded = (stack.enter_context(embedded_verifier(spec, threads=threads))
                          if verify and remote is None else None)
         started = time.perf_counter()
-        proof, kept = _prove(prover_for(spec, allow_engine_drift, threads), spec, texts, out,
+        proof, kept = _prove(prover, spec, texts, out,
                              keep=golden_doc is not None or write_golden is not None,
                              block_size=spec.verification["vaas_block"] if verify else None,
                              quiet=quiet)
@@ -180,8 +180,10 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
 def prover_for(spec: Spec, allow_engine_drift: bool, threads: int | None) -> Prover:
     """The :class:`~cyberian.prover.Prover` that ``cyberian-prove`` runs ``spec`` with.
 
-    It refuses an installed ONNX Runtime other than the pinned one unless
-    ``allow_engine_drift``, and runs ``threads`` intra-op threads (``None``:
+    Its runtime is the one place the installed ONNX Runtime is checked: it
+    raises :class:`~cyberian.exceptions.EngineDriftError` (one line, exit 2)
+    for another version unless ``allow_engine_drift``, and then records the
+    drift in its manifest. It runs ``threads`` intra-op threads (``None``:
     the spec's ``runtime.intra_op_threads``).
     """
     from ..prover import Prover  # noqa: PLC0415
@@ -193,11 +195,11 @@ def _prove(prover: Prover, spec: Spec, texts: list[str], out: Path | None, *, ke
            block_size: int | None, quiet: bool) -> tuple[Proof, list[ChunkResult]]:
     from tqdm import tqdm  # noqa: PLC0415
 
-    chunk_count = -(-len(texts) // spec.chunk_size)
+    chunks = chunk_count(len(texts), spec.chunk_size)
     kept: list[ChunkResult] = []
     with _staged(out) as staged_out, tqdm(
-        total=chunk_count, unit="chunk", file=sys.stderr,
-        disable=True if quiet or chunk_count <= 1 else None,  # None: only on a terminal
+        total=chunks, unit="chunk", file=sys.stderr,
+        disable=True if quiet or chunks <= 1 else None,  # None: only on a terminal
         desc="proving", leave=False,
     ) as bar:
         rows_out = _open_rows(staged_out, len(texts), spec.dimensions)

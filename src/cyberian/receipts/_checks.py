@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from ..commitments import chunk_count
 from ..sampling import (
     ESCAPE_FRACTIONS,
     NONCE_BYTES,
@@ -133,7 +134,7 @@ def _check_counts(ctx: Context) -> str:
     chunks = ctx.body.get("chunks")
     if isinstance(chunks, list) and len(chunks) != count:
         problems.append(f"chunk_count is {count} but {len(chunks)} chunks are listed")
-    expected = -(-inputs // size)
+    expected = chunk_count(inputs, size)
     if count != expected:
         problems.append(
             f"chunk_count is {count} but {inputs} inputs in chunks of {size} make {expected}"

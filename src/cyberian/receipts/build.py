@@ -7,14 +7,13 @@ Ed25519 over the DSSE PAE of the canonical body (:func:`sign_receipt`).
 from __future__ import annotations
 
 import base64
-import math
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..commitments import ChunkCommitment, commitment_bytes
+from ..commitments import ChunkCommitment, chunk_count, commitment_bytes
 from ..sampling import NONCE_BYTES, PROCEDURE, SamplingPlan, escape_estimates, sample_seed
 from ..signing import ALG, SigningKey, pae
 from ..spec import Spec
@@ -82,7 +81,7 @@ def _require_covering_chunks(
             raise ValueError(f"chunk at position {position} has index {chunk.index}")
         commitment_bytes(chunk.input_commitment)
         commitment_bytes(chunk.output_commitment)
-    if input_count < 1 or chunk_size < 1 or len(chunks) != math.ceil(input_count / chunk_size):
+    if input_count < 1 or chunk_size < 1 or len(chunks) != chunk_count(input_count, chunk_size):
         raise ValueError(
             f"{len(chunks)} chunks do not cover {input_count} inputs in chunks of {chunk_size}"
         )

@@ -3,7 +3,8 @@
 A key is ``cyb_<label>_<random>``: a lowercase label (``trial``, ``live``) and
 43 url-safe random characters (256 bits). Its ``key_id`` is the first 12
 characters of the random part: public, shown by ``/account``, accepted by
-revocation. Only the SHA-256 of a key is ever stored.
+revocation. The random part never begins with ``-``, so a key id is never
+read as an option on a command line. Only the SHA-256 of a key is ever stored.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ class MintedKey:
 
 
 def mint_api_key(label: str) -> MintedKey:
-    """A new random key ``cyb_<label>_<43 url-safe chars>``."""
+    """A new random key ``cyb_<label>_<43 url-safe chars>``; its key id never starts with -."""
     if not _LABEL.match(label):
         raise ValueError("a key label is 1-16 lowercase letters or digits")
     random_part = secrets.token_urlsafe(_RANDOM_BYTES)
+    while random_part.startswith("-"):  # `cyberian keys revoke -x...` would read an option
+        random_part = secrets.token_urlsafe(_RANDOM_BYTES)
     return MintedKey(random_part[:KEY_ID_LENGTH], f"{KEY_PREFIX}{label}_{random_part}")
 
 

@@ -30,7 +30,7 @@ from .auth import Principal
 from .capacity import Capacity
 from .errors import not_found
 from .events import JobEvents
-from .model_resolver import ModelResolver, WorkBody, spec_record
+from .model_resolver import ModelResolver, WorkBody
 from .pipeline import INPUTS_FILE, OUTPUT_FILE, Pipeline
 from .quotas import QuotaBook
 from .store import Store
@@ -93,7 +93,7 @@ class JobManager:
                 jobstore.insert_job(
                     conn, job_id=job_id, account_id=account.id, kind="job", status="EXECUTING",
                     model_id=resolved.model_id, spec_hash=resolved.spec.spec_hash,
-                    spec_yaml=spec_record(resolved.spec),
+                    spec_yaml=resolved.spec.to_yaml(portable=True),
                     input_count=len(resolved.texts), chunk_count=resolved.chunk_count,
                     nonce=new_nonce(), now=now)
                 if keyed is not None:

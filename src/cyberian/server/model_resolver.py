@@ -16,13 +16,11 @@ the store, the texts and the model id (``None`` for a spec naming no upload).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import yaml
-
+from ..commitments import chunk_count
 from ..exceptions import SpecError
 from ..spec import Spec, installed_engine_version, parse_spec
 from .catalog import Catalog
@@ -31,7 +29,7 @@ from .store import Store
 from .store.files import ModelFiles
 from .store.models import get_upload, list_uploads
 
-__all__ = ["ModelResolver", "Resolved", "WorkBody", "spec_record"]
+__all__ = ["ModelResolver", "Resolved", "WorkBody"]
 
 
 class WorkBody(Protocol):
@@ -58,12 +56,7 @@ class Resolved:
     @property
     def chunk_count(self) -> int:
         """Chunks of the spec's ``chunk_size`` (the quota unit)."""
-        return math.ceil(len(self.texts) / self.spec.chunk_size)
-
-
-def spec_record(spec: Spec) -> str:
-    """The spec as stored with a job: normalised YAML without file paths (same spec_hash)."""
-    return yaml.safe_dump(spec.hashed_document(), sort_keys=False)
+        return chunk_count(len(self.texts), self.spec.chunk_size)
 
 
 class ModelResolver:

@@ -181,13 +181,16 @@ class Pipeline:
 
     def _settle(self, job: JobRecord, spec: Spec, chunks: Sequence[ChunkCommitment],
                 outcomes: Sequence[ReplayOutcome], replayer: dict[str, object]) -> None:
+        assert job.input_root is not None  # both fixed by mark_proving, before the sample
+        assert job.output_root is not None
         key = self._signer.current()
         body = build_receipt_body(
             spec=spec, kind="job", job_id=job.id, chunks=chunks, input_count=job.input_count,
             issuer_keyid=key.keyid, executor_environment=job.executor_env or {},
             replayer_environment=replayer,
             plan=resolve_sampling(spec.verification, job.chunk_count), nonce=job.nonce,
-            replays=[ReplayRecord(o.index, o.output_commitment, o.match) for o in outcomes])
+            replays=[ReplayRecord(o.index, o.output_commitment, o.match) for o in outcomes],
+            roots=(bytes.fromhex(job.input_root), bytes.fromhex(job.output_root)))
         receipt = sign_receipt(body, key)
         with self._store.transaction() as conn:
             jobstore.settle(conn, job.id, receipt, account_id=job.account_id, now=utcnow())

@@ -24,11 +24,10 @@ clients) are compared byte for byte as always.
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any, Final, Protocol
 
-from ..commitments import ChunkCommitment, is_commitment
+from ..commitments import ChunkCommitment, chunk_count, is_commitment
 from ..cpuclass import describe_class, normalise_class, reproduces
 from ..environment import cpu_class
 from ..receipts import ReplayRecord, build_receipt_body, sign_receipt
@@ -43,7 +42,7 @@ from .errors import (
     VerificationFailedError,
     bad_request,
 )
-from .model_resolver import ModelResolver, Resolved, WorkBody, spec_record
+from .model_resolver import ModelResolver, Resolved, WorkBody
 from .quotas import QuotaBook
 from .signer import Signer
 from .store import Store
@@ -76,7 +75,7 @@ def _claims(body: VerifyBody, resolved: Resolved) -> tuple[list[str], int]:
     else:
         assert several is not None
         block = int(resolved.spec.verification["vaas_block"])
-        expected = math.ceil(count / block)
+        expected = chunk_count(count, block)
         if len(several) != expected:
             raise CommitmentCountMismatchError(
                 f"expected {expected} commitments (one per block of {block} inputs for "
@@ -189,7 +188,7 @@ class VerifyService:
             jobstore.insert_job(
                 conn, job_id=request_id, account_id=account_id, kind="vaas", status="SETTLED",
                 model_id=resolved.model_id, spec_hash=resolved.spec.spec_hash,
-                spec_yaml=spec_record(resolved.spec), input_count=len(resolved.texts),
+                spec_yaml=resolved.spec.to_yaml(portable=True), input_count=len(resolved.texts),
                 chunk_count=resolved.chunk_count, nonce=nonce, now=now,
                 receipt_id=receipt["receipt_id"], chunks_done=resolved.chunk_count,
                 roots=(receipt["input_root"], receipt["output_root"]))

@@ -27,6 +27,13 @@ def test_minted_keys_have_the_api_md_shape() -> None:
         mint_api_key("Bad_Label")
 
 
+def test_key_ids_never_start_with_a_dash() -> None:
+    ids = [mint_api_key("live").key_id for _ in range(2000)]
+    assert not [key_id for key_id in ids if key_id.startswith("-")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{12}", key_id) for key_id in ids)
+    assert any("-" in key_id for key_id in ids)  # the dash is still in the alphabet
+
+
 @pytest.mark.parametrize("key", ["", "cyb_live_short", "sk_live_" + "a" * 43,
                                  "cyb__" + "a" * 43, "cyb_live_" + "a" * 42 + "!"])
 def test_malformed_keys_have_no_key_id(key: str) -> None:

@@ -16,18 +16,17 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from functools import wraps
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
 import numpy as np
 
-from ...commitments import BlockCommitter, ChunkCommitment, input_commitment, output_commitment
+from ...commitments import BlockCommitter, ChunkCommitment, chunk_bounds, input_commitment
 from ...exceptions import CyberianError
-from ...prover import Prover
-from ...runtime import Rows
+from ...prover import ChunkResult, Prover
 from ...spec import Spec, parse_spec
 from ..uploadspec import GraphOutput, UploadParams, choose_output, upload_spec_text
 from .faults import Faults, faults_from_env
@@ -50,7 +49,6 @@ __all__ = [
 _log = logging.getLogger("cyberian.worker")
 
 _CACHE_SIZE: Final = 4
-_WINDOW_TEXTS: Final = 4096
 _WATCHDOG_SEC: Final = 0.5
 _PROBE_TEXTS: Final = (
     "cyberian upload probe",
@@ -164,25 +162,29 @@ def execute_piece(spec: Spec, texts: list[str], first_index: int,
                   output_path: str) -> PieceResult:
     """Run whole chunks starting at chunk ``first_index``, write their rows, commit to them."""
     prover = _prover(spec)
-    size = spec.chunk_size
-    rows = prover.runtime.embed(texts)
+    chunks = list(prover.iter_chunks(texts, first_index=first_index))
     faults = _STATE.faults if _STATE.role == "executor" else None
-    chunks = []
-    for offset in range(0, len(texts), size):
-        index = first_index + offset // size
-        if faults is not None and index in faults.corrupt_chunks:
-            rows.view(np.uint32)[offset, 0] ^= 1  # TEST-ONLY: flip one bit (see faults.py)
-        chunks.append(ChunkCommitment.of(index, texts[offset:offset + size],
-                                         rows[offset:offset + size]))
+    if faults is not None:
+        chunks = [_corrupted(chunk) if chunk.index in faults.corrupt_chunks else chunk
+                  for chunk in chunks]
     _slow(len(chunks))
-    _write_rows(Path(output_path), first_index * size * spec.dimensions * 4, rows)
-    return PieceResult(tuple(chunks), _manifest(prover))
+    _write_rows(Path(output_path), spec.dimensions * 4, chunks)
+    return PieceResult(tuple(chunk.commitment for chunk in chunks), _manifest(prover))
 
 
-def _write_rows(path: Path, offset: int, rows: Rows) -> None:
+def _corrupted(chunk: ChunkResult) -> ChunkResult:
+    """TEST-ONLY (see faults.py): the chunk with one bit flipped, committed as a liar would."""
+    rows = chunk.rows.copy()
+    rows.view(np.uint32)[0, 0] ^= 1
+    return replace(chunk, rows=rows,
+                   commitment=ChunkCommitment.of(chunk.index, chunk.texts, rows))
+
+
+def _write_rows(path: Path, row_bytes: int, chunks: Iterable[ChunkResult]) -> None:
     with path.open("r+b") as handle:
-        handle.seek(offset)
-        handle.write(np.ascontiguousarray(rows, dtype="<f4").tobytes())
+        for chunk in chunks:
+            handle.seek(chunk.start * row_bytes)
+            handle.write(np.ascontiguousarray(chunk.rows, dtype="<f4").tobytes())
 
 
 @dataclass(frozen=True)
@@ -216,18 +218,15 @@ class ReplayResult:
 def replay_chunks(spec: Spec, items: Sequence[ReplayItem], output_path: str) -> ReplayResult:
     """Re-run sampled chunks and compare, byte for byte, with what the executor stored."""
     prover = _prover(spec)
-    size, width = spec.chunk_size, spec.dimensions * 4
-    rows = prover.runtime.embed([text for item in items for text in item.texts])
+    width = spec.dimensions * 4
+    replays = prover.prove_chunks((item.index, item.texts) for item in items)
     outcomes = []
-    position = 0
     with Path(output_path).open("rb") as stored_file:
-        for item in items:
-            replayed = np.ascontiguousarray(rows[position:position + len(item.texts)],
-                                            dtype="<f4")
-            position += len(item.texts)
-            stored_file.seek(item.index * size * width)
+        for item, chunk in zip(items, replays, strict=True):
+            replayed = np.ascontiguousarray(chunk.rows, dtype="<f4")
+            stored_file.seek(chunk.start * width)
             stored = stored_file.read(len(item.texts) * width)
-            commitment = output_commitment(replayed)
+            commitment = chunk.commitment.output_commitment
             detail = ""
             if commitment != item.executor_commitment:
                 detail = (f"chunk {item.index}: the executor committed "
@@ -252,25 +251,24 @@ def commit_blocks(spec: Spec, groups: Sequence[tuple[Sequence[str], int]]) -> Bl
     """Run the texts of several requests together and commit each request's blocks.
 
     Rows do not depend on their batch, so the requests share inference
-    batches; each request's blocks are committed from its own rows.
+    batches (the prover's chunks of all their texts in a row); each
+    request's blocks are committed from its own rows.
     """
     prover = _prover(spec)
     committers = [BlockCommitter(block) for _, block in groups]
     ends = np.cumsum([len(texts) for texts, _ in groups]).tolist()
-    flat = [text for texts, _ in groups for text in texts]
     group = 0
-    for start in range(0, len(flat), _WINDOW_TEXTS):
-        rows = prover.runtime.embed(flat[start:start + _WINDOW_TEXTS])
-        position, stop = start, start + len(rows)
+    for chunk in prover.iter_chunks(text for texts, _ in groups for text in texts):
+        position, stop = chunk.start, chunk.start + len(chunk.texts)
         while position < stop:
             while ends[group] <= position:
                 group += 1
             end = min(ends[group], stop)
-            committers[group].update(rows[position - start:end - start])
+            committers[group].update(chunk.rows[position - chunk.start:end - chunk.start])
             position = end
     results = []
     for (texts, block), committer in zip(groups, committers, strict=True):
-        inputs = [input_commitment(texts[i:i + block]) for i in range(0, len(texts), block)]
+        inputs = [input_commitment(texts[a:b]) for a, b in chunk_bounds(len(texts), block)]
         results.append(tuple(zip(inputs, committer.commitments(), strict=True)))
     return BlocksResult(tuple(results), _manifest(prover))
 
