@@ -126,21 +126,28 @@ class ClassReport:
         }
 
 
-def run_classes(spec_path: Path, texts: Sequence[str], *, only: Sequence[str] | None = None,
-                timeout: float = DEFAULT_TIMEOUT, log: Log = lambda _: None) -> ClassReport:
-    """Prove ``texts`` under ``spec_path`` on every target (``only``: native plus these)."""
-    job = {"kind": "rows", "spec": str(spec_path.resolve()), "texts": list(texts)}
+def _run_everywhere(job: dict[str, Any], what: str, only: Sequence[str] | None,
+                    timeout: float, log: Log) -> list[ClassRun]:
+    """One worker job on every target in turn; a target that cannot run says why."""
     runs = []
     for target in _pick(only):
         if not target.available:
             runs.append(ClassRun(target, error=target.missing))
             continue
-        log(f"{target.label}: {len(texts)} texts")
+        log(f"{target.label}: {what}")
         try:
             runs.append(ClassRun(target, run_worker(target, job, timeout=timeout)))
         except WorkerError as exc:
             runs.append(ClassRun(target, error=str(exc)))
-    return ClassReport(runs, len(texts))
+    return runs
+
+
+def run_classes(spec_path: Path, texts: Sequence[str], *, only: Sequence[str] | None = None,
+                timeout: float = DEFAULT_TIMEOUT, log: Log = lambda _: None) -> ClassReport:
+    """Prove ``texts`` under ``spec_path`` on every target (``only``: native plus these)."""
+    job = {"kind": "rows", "spec": str(spec_path.resolve()), "texts": list(texts)}
+    return ClassReport(_run_everywhere(job, f"{len(texts)} texts", only, timeout, log),
+                       len(texts))
 
 
 def render_classes(report: ClassReport) -> str:
@@ -279,17 +286,8 @@ def run_ops(*, only: Sequence[str] | None = None, seed: int = 0,
     """Run the single-op cases on every target (``only``: native plus these)."""
     with tempfile.TemporaryDirectory(prefix="cyberian-ops-") as tmp:
         ops = write_op_cases(Path(tmp), seed=seed)
-        runs = []
-        for target in _pick(only):
-            if not target.available:
-                runs.append(ClassRun(target, error=target.missing))
-                continue
-            log(f"{target.label}: {len(ops)} single-op graphs")
-            try:
-                runs.append(ClassRun(target, run_worker(
-                    target, {"kind": "ops", "folder": tmp}, timeout=timeout)))
-            except WorkerError as exc:
-                runs.append(ClassRun(target, error=str(exc)))
+        runs = _run_everywhere({"kind": "ops", "folder": tmp}, f"{len(ops)} single-op graphs",
+                               only, timeout, log)
     return OpsReport(ops, runs)
 
 
