@@ -64,7 +64,23 @@ def test_graph_uses_exact_erf_gelu_and_no_approximation() -> None:
     ops = {node.op_type for node in onnx.load_from_string(tiny_bytes()).graph.node}
     assert "Erf" in ops
     assert "Tanh" not in ops
-    assert {"LayerNormalization", "Softmax", "MatMul"} <= ops
+    assert {"LayerNormalization", "ReduceMax", "Exp", "MatMul"} <= ops
+    assert "Softmax" not in ops  # spelled out: MLAS's Softmax rounds per SIMD width
+
+
+def test_each_value_head_carries_an_exact_ones_column() -> None:
+    from onnx import numpy_helper
+
+    graph = onnx.load_from_string(tiny_bytes()).graph
+    tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    h, heads = TINY_CONFIG.hidden_size, TINY_CONFIG.num_attention_heads
+    d = h // heads
+    weight, bias = tensors["layer0.attn.qkv.weight"], tensors["layer0.attn.qkv.bias"]
+    assert weight.shape == (h, 3 * h + heads)
+    v_weight = weight[:, 2 * h:].reshape(h, heads, d + 1)
+    v_bias = bias[2 * h:].reshape(heads, d + 1)
+    assert (v_weight[:, :, d] == 0).all()
+    assert (v_bias[:, d] == 1).all()
 
 
 def test_layer_norm_epsilon_comes_from_the_config() -> None:
