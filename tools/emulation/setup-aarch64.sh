@@ -3,7 +3,7 @@
 # machine under qemu-aarch64 (>= 10) user-mode emulation, with the packages the
 # cyberian inference path imports (onnxruntime, numpy, tokenizers, ...).
 #
-# Usage (as root, non-interactive, safe to repeat):
+# Usage (as root when something is missing; a no-op for anyone once done; non-interactive, safe to repeat):
 #   tools/emulation/setup-aarch64.sh [--self-test] [--no-self-test] [--force]
 #
 #   --self-test     run the self-test even if nothing changed since the last pass
@@ -89,7 +89,7 @@ read -r -a _extra <<<"${CYBERIAN_EMULATION_EXTRA_PACKAGES:-}"
 PYPKGS+=("${_extra[@]}")
 ORT_VERSION=1.32.0
 
-[[ $EUID -eq 0 ]] || die "run as root (it uses apt-get and dpkg)"
+need_root() { [[ $EUID -eq 0 ]] || die "$1 is missing: run this script as root once (it uses apt-get and dpkg)"; }
 [[ -x $VENV_PY ]] || die "host venv python not found: $VENV_PY (set CYBERIAN_VENV_PYTHON)"
 "$VENV_PY" -m pip --version >/dev/null 2>&1 || die "$VENV_PY has no pip"
 for c in apt-get apt-cache dpkg dpkg-deb flock sha256sum; do
@@ -189,6 +189,7 @@ ensure_qemu() {
   local q pkg ver pkgs deb
   if q=$(find_qemu_aarch64); then QEMU=$q; return 0; fi
   [[ -z ${CYBERIAN_QEMU_AARCH64:-} ]] || die "CYBERIAN_QEMU_AARCH64=$CYBERIAN_QEMU_AARCH64 is not qemu-aarch64 >= $QEMU_MIN_MAJOR"
+  need_root "qemu-aarch64 >= $QEMU_MIN_MAJOR"
   ensure_backports_source
   apt_update_once
   read -r pkg ver < <(backports_qemu_pkg) || die "no qemu-user package with binaries found in $BACKPORTS"
@@ -234,6 +235,7 @@ sysroot_ok() {
 
 ensure_sysroot() {
   if [[ $FORCE -eq 0 ]] && sysroot_ok; then return 0; fi
+  need_root "the arm64 sysroot"
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     log "dpkg --add-architecture arm64 (only to let apt fetch arm64 .debs; nothing arm64 is installed)"
     dpkg --add-architecture arm64
@@ -491,8 +493,20 @@ EOF
   fi
 }
 
+# The x86-64 cross-class targets (qemu-x86_64 -cpu Haswell-v4 / SandyBridge-v2 /
+# Nehalem-v2) need the x86-64 emulator too: the backports qemu-user above brings
+# it; with CYBERIAN_QEMU_SOURCE=extract or CYBERIAN_QEMU_AARCH64 it may be absent.
+ensure_qemu_x86() {
+  command -v qemu-x86_64 >/dev/null && return 0
+  need_root "qemu-x86_64"
+  apt_update_once
+  log "apt-get install qemu-user (for qemu-x86_64)"
+  apt-get install -y -q --no-install-recommends qemu-user >/dev/null || die "apt-get install qemu-user failed"
+}
+
 # --------------------------------------------------------------------- main
 ensure_qemu
+ensure_qemu_x86
 QEMU_PKG_DESC=$(dpkg -S "$QEMU" 2>/dev/null | head -1 | cut -d: -f1 || true)
 if [[ -n $QEMU_PKG_DESC ]]; then
   QEMU_PKG_DESC="$QEMU_PKG_DESC $(dpkg-query -W -f='${Version}' "$QEMU_PKG_DESC")"
