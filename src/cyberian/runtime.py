@@ -22,6 +22,10 @@ width and library dispatch:
 * L2 normalisation: the sum of squares, sequential in dimension order, in
   float64, then one division;
 * one cast to float32 at the end.
+
+A pooled row that is not finite (NaN or infinity) is an execution error, not
+an embedding: it is refused before normalisation, which would otherwise turn
+it into a row of zeros.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ def pool_rows(states: npt.NDArray[np.float32], lengths: Sequence[int], *, poolin
     """Pooled (and optionally L2-normalised) float32 rows from token states (B, L, H).
 
     Row ``r`` reads only ``states[r, :lengths[r]]``, so padding never enters the sum.
+    A non-finite pooled value raises :class:`SpecError` (``model.output``).
     """
     if pooling == "none":
         pooled = np.asarray(states, dtype=np.float64)
@@ -85,6 +90,11 @@ def pool_rows(states: npt.NDArray[np.float32], lengths: Sequence[int], *, poolin
         for row, length in enumerate(lengths):
             tokens = np.asarray(states[row, :length, :], dtype=np.float64)
             pooled[row] = np.cumsum(tokens, axis=0)[-1] / length
+    if not np.isfinite(pooled).all():
+        rows = int(np.count_nonzero(~np.isfinite(pooled).reshape(len(pooled), -1).all(axis=1)))
+        raise SpecError(f"the model produced non-finite values (NaN or infinity) for {rows} of "
+                        f"{len(pooled)} texts; its output is not an embedding",
+                        path="model.output")
     if normalize:
         pooled = _l2_normalise(pooled)
     return pooled.astype(np.float32)

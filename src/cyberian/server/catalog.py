@@ -72,6 +72,11 @@ class Catalog:
         """SHA-256 of every catalog model."""
         return {entry.spec.model_sha256 for entry in self}
 
+    def reference_for(self, model_sha256: str) -> Spec | None:
+        """The catalog spec of this model that bills most per text (smallest chunks), if any."""
+        specs = [entry.spec for entry in self if entry.spec.model_sha256 == model_sha256]
+        return min(specs, key=lambda spec: (spec.chunk_size, spec.name), default=None)
+
     def tokenizer_hashes(self) -> set[str]:
         """SHA-256 of every catalog tokenizer."""
         return {entry.spec.tokenizer_sha256 for entry in self}

@@ -90,6 +90,11 @@ class Settings(BaseModel):
     registration_enabled: bool = True
     max_body_bytes: int = Field(default=64 * 2**20, ge=1024)
     max_upload_bytes: int = Field(default=2**30, ge=1024)
+    max_texts_per_request: int = Field(default=100_000, ge=1)
+    max_text_chars: int = Field(default=100_000, ge=1)
+    max_spec_bytes: int = Field(default=64 * 2**10, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4, le=1000)
+    max_json_values: int = Field(default=250_000, ge=1000)
     vaas_batch_texts: int = Field(default=2048, ge=1)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     tiers: dict[Tier, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIERS))

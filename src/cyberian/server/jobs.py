@@ -30,6 +30,7 @@ from .auth import Principal
 from .capacity import Capacity
 from .errors import not_found
 from .events import JobEvents
+from .limits import RequestLimits
 from .model_resolver import ModelResolver, WorkBody
 from .pipeline import INPUTS_FILE, OUTPUT_FILE, Pipeline
 from .quotas import QuotaBook
@@ -57,9 +58,10 @@ class JobManager:
     """Accepts jobs, runs each in a task, answers waits, resumes open jobs at startup."""
 
     def __init__(self, *, store: Store, resolver: ModelResolver, quotas: QuotaBook,
-                 pipeline: Pipeline, events: JobEvents, jobs_dir: Path,
+                 pipeline: Pipeline, events: JobEvents, jobs_dir: Path, limits: RequestLimits,
                  queue_size: int, busy_retry_after_sec: int) -> None:
         self._store = store
+        self._limits = limits
         self._resolver = resolver
         self._quotas = quotas
         self._pipeline = pipeline
@@ -74,6 +76,7 @@ class JobManager:
                now: datetime) -> tuple[int, JobRecord]:
         """Accept a job (or return the one an identical earlier request created)."""
         account = principal.account
+        self._limits.check(body)
         keyed = idempotency.keyed_request(account.id, ROUTE, key,
                                           body.model_dump(exclude_none=True))
         earlier = keyed.earlier(self._store) if keyed is not None else None
@@ -84,7 +87,8 @@ class JobManager:
         self.capacity.check()
         resolved = self._resolver.resolve(body, account.id)
         self._quotas.admit(account, input_count=len(resolved.texts),
-                           chunk_count=resolved.chunk_count, now=now)
+                           chunk_count=resolved.chunk_count,
+                           billed_chunks=resolved.billed_chunks, now=now)
         job_id = f"job_{uuid.uuid4().hex}"
         folder = self._jobs_dir / job_id
         _write_inputs(folder / INPUTS_FILE, list(resolved.texts))
@@ -95,7 +99,7 @@ class JobManager:
                     model_id=resolved.model_id, spec_hash=resolved.spec.spec_hash,
                     spec_yaml=resolved.spec.to_yaml(portable=True),
                     input_count=len(resolved.texts), chunk_count=resolved.chunk_count,
-                    nonce=new_nonce(), now=now)
+                    billed_chunks=resolved.billed_chunks, nonce=new_nonce(), now=now)
                 if keyed is not None:
                     keyed.remember(conn, status_code=201, resource_id=job_id, now=now)
         except BaseException:

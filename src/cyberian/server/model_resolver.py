@@ -11,7 +11,10 @@ Both ``POST /jobs`` and ``POST /verify`` accept two dialects:
   installed engine's.
 
 Either way the result is a :class:`Resolved`: the spec reading its files from
-the store, the texts and the model id (``None`` for a spec naming no upload).
+the store, the texts, the model id (``None`` for a spec naming no upload) and
+the server's own spec of that model, which fixes what the request is billed
+(:func:`billed_chunks`): a chunk is the server's chunk of that model, whatever
+``chunk_size`` a client's spec chooses.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .store import Store
 from .store.files import ModelFiles
 from .store.models import get_upload, list_uploads
 
-__all__ = ["ModelResolver", "Resolved", "WorkBody"]
+__all__ = ["ModelResolver", "Resolved", "WorkBody", "billed_chunks"]
 
 
 class WorkBody(Protocol):
@@ -45,18 +48,36 @@ class WorkBody(Protocol):
         ...
 
 
+def billed_chunks(texts: int, spec: Spec, reference: Spec) -> int:
+    """The chunks ``texts`` texts run under ``spec`` are charged: the server's own chunks.
+
+    ``reference`` is the server's spec of the same model (the catalog's, or the
+    upload's): the texts are counted in its ``chunk_size``, and a spec that
+    lets texts run longer than the reference's ``max_length`` is charged that
+    many times more (``ceil(max_length / reference max_length)`` per text).
+    """
+    weight = chunk_count(spec.max_length, reference.max_length)
+    return chunk_count(texts * weight, reference.chunk_size)
+
+
 @dataclass(frozen=True)
 class Resolved:
-    """A request ready to run: spec (files in the store), texts, model id."""
+    """A request ready to run: spec (files in the store), texts, model id, billing reference."""
 
     spec: Spec
     texts: Sequence[str]
     model_id: str | None
+    reference: Spec
 
     @property
     def chunk_count(self) -> int:
-        """Chunks of the spec's ``chunk_size`` (the quota unit)."""
+        """Chunks of the spec's ``chunk_size`` (the unit of commitment and sampling)."""
         return chunk_count(len(self.texts), self.spec.chunk_size)
+
+    @property
+    def billed_chunks(self) -> int:
+        """The chunks the request is charged (the quota unit): see :func:`billed_chunks`."""
+        return billed_chunks(len(self.texts), self.spec, self.reference)
 
 
 class ModelResolver:
@@ -83,8 +104,11 @@ class ModelResolver:
         raise bad_request(f"unknown model {model_id!r} (GET /models lists the models you can "
                           "use)", field="model")
 
-    def by_spec_text(self, text: str, account_id: str) -> tuple[Spec, str | None]:
-        """A client's CES text, validated and resolved; ``invalid_spec`` naming the field."""
+    def by_spec_text(self, text: str, account_id: str) -> tuple[Spec, str | None, Spec]:
+        """A client's CES text, validated and resolved, with the server's spec of its model.
+
+        Refusals are ``invalid_spec`` naming the field.
+        """
         try:
             spec = parse_spec(text)
         except SpecError as exc:
@@ -105,7 +129,11 @@ class ModelResolver:
             raise invalid_spec(f"tokenizer.sha256: no tokenizer {spec.tokenizer_sha256} in "
                                "this server's store", field="tokenizer.sha256")
         upload = uploads.get(spec.model_sha256)
-        return self.stored(spec), upload.id if upload is not None else None
+        reference = self._catalog.reference_for(spec.model_sha256)
+        if reference is None:
+            assert upload is not None  # the hash is a catalog model's or an upload's
+            reference = parse_spec(upload.spec_yaml)
+        return self.stored(spec), upload.id if upload is not None else None, reference
 
     def resolve(self, body: WorkBody, account_id: str) -> Resolved:
         """Resolve a request in either dialect (exactly one); ``invalid_request`` otherwise."""
@@ -120,13 +148,13 @@ class ModelResolver:
                 missing = "model" if body.model is None else "inputs"
                 raise bad_request(f"{missing} is required with the model dialect", field=missing)
             spec, model_id = self.by_model_id(body.model, account_id)
-            texts, field = body.inputs, "inputs"
+            reference, texts, field = spec, body.inputs, "inputs"
         else:
             if body.spec_yaml is None or body.input_texts is None:
                 missing = "spec_yaml" if body.spec_yaml is None else "input_texts"
                 raise bad_request(f"{missing} is required with the spec dialect", field=missing)
-            spec, model_id = self.by_spec_text(body.spec_yaml, account_id)
+            spec, model_id, reference = self.by_spec_text(body.spec_yaml, account_id)
             texts, field = body.input_texts, "input_texts"
         if not texts:
             raise bad_request(f"{field} must hold at least one text", field=field)
-        return Resolved(spec, texts, model_id)
+        return Resolved(spec, texts, model_id, reference)

@@ -218,15 +218,21 @@ class QuotaBook:
         return self._reserved.get(account_id, 0)
 
     def admit(self, account: Account, *, input_count: int, chunk_count: int,
-              now: datetime) -> None:
-        """Refuse (raise) unless the request fits the per-request limits and the quotas."""
+              billed_chunks: int, now: datetime) -> None:
+        """Refuse (raise) unless the request fits the per-request limits and the quotas.
+
+        ``chunk_count`` is the request's chunks in its spec's ``chunk_size``,
+        ``billed_chunks`` what it is charged; the per-request chunk limit holds
+        for both, the quotas count what is charged.
+        """
         standing = self.standing(account, now)
-        check_request_size(standing, input_count=input_count, chunk_count=chunk_count)
+        check_request_size(standing, input_count=input_count,
+                           chunk_count=max(chunk_count, billed_chunks))
         limits = standing.limits
         if limits.chunks_per_period is None and limits.chunks_per_day is None:
             return  # unlimited: no need to add anything up
         check_chunks(standing, derive_usage(self._store, account.id, standing),
-                     reserved=self.reserved(account.id), requested=chunk_count)
+                     reserved=self.reserved(account.id), requested=billed_chunks)
 
     @contextmanager
     def hold(self, account_id: str, chunks: int) -> Iterator[None]:

@@ -9,10 +9,13 @@ All equal: a signed ``vaas`` receipt -- its chunks are the blocks (so its
 server, the executor is the caller (``{"party": "caller"}``) and the replayer
 is the server. The first differing block: ``verification_failed``.
 
-Quota: ``ceil(inputs / chunk_size)`` chunks of the spec, reserved while the
-request runs and consumed only on success, when the receipt and the request
-row are stored together in one transaction. A refusal or a failed block stores and
-spends nothing.
+Quota: the request's billed chunks (the server's chunks of the model, see
+:func:`~cyberian.server.model_resolver.billed_chunks`), reserved while the
+request runs. They are consumed once the server has re-executed the batch:
+on success with the receipt and the request row, in one transaction; on a
+claim that does not match (``verification_failed``) with a FAILED request row
+-- a re-execution is work done, or anyone could make the server compute
+without limit. A request refused before any work stores and spends nothing.
 
 CPU classes: a claim may carry the claimant's environment manifest. When its
 CPU class is one this verifier's class does not reproduce
@@ -42,12 +45,14 @@ from .errors import (
     VerificationFailedError,
     bad_request,
 )
+from .limits import RequestLimits
 from .model_resolver import ModelResolver, Resolved, WorkBody
 from .quotas import QuotaBook
 from .signer import Signer
 from .store import Store
 from .store import jobs as jobstore
 from .timeutil import utcnow
+from .workers.tasks import TaskFailed
 
 __all__ = ["CALLER_ENVIRONMENT", "ROUTE", "VerifyBody", "VerifyService"]
 
@@ -115,8 +120,10 @@ class VerifyService:
     """Runs VaaS requests: validation, quota, coalesced re-execution, receipts."""
 
     def __init__(self, *, store: Store, resolver: ModelResolver, quotas: QuotaBook,
-                 batcher: VerifyBatcher, signer: Signer, capacity: Capacity) -> None:
+                 batcher: VerifyBatcher, signer: Signer, capacity: Capacity,
+                 limits: RequestLimits) -> None:
         self._store = store
+        self._limits = limits
         self._resolver = resolver
         self._quotas = quotas
         self._batcher = batcher
@@ -128,6 +135,7 @@ class VerifyService:
                      key: str | None) -> dict[str, Any]:
         """The receipt for a verified request (or the one an identical earlier request got)."""
         account_id = principal.account.id
+        self._limits.check(body)
         keyed = idempotency.keyed_request(account_id, ROUTE, key,
                                           body.model_dump(exclude_none=True))
         if keyed is None:
@@ -148,21 +156,40 @@ class VerifyService:
         resolved = self._resolver.resolve(body, account.id)
         claims, block = _claims(body, resolved)
         _check_cpu_class(body.environment, cpu_class())
-        chunks = resolved.chunk_count
-        self._quotas.admit(account, input_count=len(resolved.texts), chunk_count=chunks,
-                           now=utcnow())
-        with self._capacity.vaas_slot(), self._quotas.hold(account.id, chunks):
-            computed = await self._batcher.commit(resolved.spec, resolved.texts, block)
+        billed = resolved.billed_chunks
+        self._quotas.admit(account, input_count=len(resolved.texts),
+                           chunk_count=resolved.chunk_count, billed_chunks=billed, now=utcnow())
+        with self._capacity.vaas_slot(), self._quotas.hold(account.id, billed):
+            try:
+                computed = await self._batcher.commit(resolved.spec, resolved.texts, block)
+            except TaskFailed as exc:
+                if exc.internal:
+                    raise
+                raise bad_request(f"the model could not be run on these inputs: {exc.message}",
+                                  field=exc.field or "model") from None
             for index, ((_, expected), claimed) in enumerate(
                     zip(computed.blocks, claims, strict=True)):
                 if expected != claimed:
+                    reason = f"block {index}: expected {expected}, claimed {claimed}"
+                    self._charge_failure(account.id, resolved, reason)
                     raise VerificationFailedError(
                         f"block {index} does not match: the server computed {expected}, "
-                        f"you claimed {claimed}",
-                        reason=f"block {index}: expected {expected}, claimed {claimed}",
-                        block=index, expected=expected, claimed=claimed)
+                        f"you claimed {claimed}; the re-execution is charged "
+                        f"({billed} chunks)",
+                        reason=reason, block=index, expected=expected, claimed=claimed,
+                        charged_chunks=billed)
             return self._issue(principal, resolved, computed.blocks, block, computed.manifest,
                                keyed)
+
+    def _charge_failure(self, account_id: str, resolved: Resolved, reason: str) -> None:
+        """Store a FAILED request row: the re-execution of a claim that did not match."""
+        with self._store.transaction() as conn:
+            jobstore.insert_job(
+                conn, job_id=f"vaas_{uuid.uuid4().hex}", account_id=account_id, kind="vaas",
+                status="FAILED", model_id=resolved.model_id, spec_hash=resolved.spec.spec_hash,
+                spec_yaml=resolved.spec.to_yaml(portable=True), input_count=len(resolved.texts),
+                chunk_count=resolved.chunk_count, billed_chunks=resolved.billed_chunks,
+                nonce=new_nonce(), now=utcnow(), error=f"verification_failed: {reason}")
 
     def _issue(self, principal: Principal, resolved: Resolved,
                blocks: tuple[tuple[str, str], ...], block: int, manifest: dict[str, Any],
@@ -189,8 +216,9 @@ class VerifyService:
                 conn, job_id=request_id, account_id=account_id, kind="vaas", status="SETTLED",
                 model_id=resolved.model_id, spec_hash=resolved.spec.spec_hash,
                 spec_yaml=resolved.spec.to_yaml(portable=True), input_count=len(resolved.texts),
-                chunk_count=resolved.chunk_count, nonce=nonce, now=now,
-                receipt_id=receipt["receipt_id"], chunks_done=resolved.chunk_count,
+                chunk_count=resolved.chunk_count, billed_chunks=resolved.billed_chunks,
+                nonce=nonce, now=now, receipt_id=receipt["receipt_id"],
+                chunks_done=resolved.chunk_count,
                 roots=(receipt["input_root"], receipt["output_root"]))
             if keyed is not None:
                 keyed.remember(conn, status_code=200, resource_id=receipt["receipt_id"],

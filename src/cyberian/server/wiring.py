@@ -22,6 +22,7 @@ from .catalog import Catalog
 from .config import Settings
 from .events import JobEvents
 from .jobs import JobManager
+from .limits import RequestLimits
 from .model_resolver import ModelResolver
 from .pipeline import Pipeline
 from .quotas import QuotaBook, RateLimiter
@@ -90,13 +91,15 @@ async def start_services(settings: Settings, stack: AsyncExitStack) -> Services:
     stack.push_async_callback(pool.close)
     await pool.start()
     resolver = ModelResolver(store, catalog, files)
+    limits = RequestLimits.from_settings(settings)
     quotas = QuotaBook(store, settings.tiers)
     events = JobEvents()
     jobs_dir = data / "jobs"
     pipeline = Pipeline(store=store, resolver=resolver, pool=pool, signer=signer,
                         events=events, jobs_dir=jobs_dir)
     jobs = JobManager(store=store, resolver=resolver, quotas=quotas, pipeline=pipeline,
-                      events=events, jobs_dir=jobs_dir, queue_size=settings.queue_size,
+                      events=events, jobs_dir=jobs_dir, limits=limits,
+                      queue_size=settings.queue_size,
                       busy_retry_after_sec=settings.busy_retry_after_sec)
     stack.push_async_callback(jobs.close)
     removed = jobs.cleanup_orphans()
@@ -105,7 +108,7 @@ async def start_services(settings: Settings, stack: AsyncExitStack) -> Services:
     batcher = VerifyBatcher(pool, max_texts=settings.vaas_batch_texts)
     stack.push_async_callback(batcher.close)
     vaas = VerifyService(store=store, resolver=resolver, quotas=quotas, batcher=batcher,
-                         signer=signer, capacity=jobs.capacity)
+                         signer=signer, capacity=jobs.capacity, limits=limits)
     resumed = jobs.recover()
     if resumed:
         _log.info("resumed %d open jobs", resumed)

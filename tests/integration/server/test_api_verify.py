@@ -92,8 +92,11 @@ def test_first_differing_block_is_422(server: LiveServer, tiny_all: Spec) -> Non
     assert body["claimed"] == "0" * 64
     assert "block 1" in body["reason"]
     assert good in body["reason"]
-    assert client.get("/account").json()["chunks_consumed_period"] == 0
+    # the re-execution was work done: it is charged (7 texts = 2 chunks of 4), no receipt
+    assert body["charged_chunks"] == 2
+    assert client.get("/account").json()["chunks_consumed_period"] == 2
     assert server.scalar("SELECT COUNT(*) FROM receipts WHERE account_id = ?", (account.id,)) == 0
+    assert server.scalar("SELECT status FROM jobs WHERE account_id = ?", (account.id,)) == "FAILED"
 
 
 def test_wrong_number_of_commitments_says_how_many(server: LiveServer) -> None:

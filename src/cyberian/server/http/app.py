@@ -15,7 +15,7 @@ from ..._version import __version__
 from ..config import Settings
 from ..wiring import start_services
 from .errors import install_error_handlers
-from .middleware import BodyLimitMiddleware
+from .middleware import BodyLimitMiddleware, BodyLimits
 from .routes import ROUTERS
 
 __all__ = ["create_app"]
@@ -41,8 +41,10 @@ def create_app(settings: Settings) -> FastAPI:
                   lifespan=_lifespan, redoc_url=None)
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes,
-                       path_limits={"/models/upload": settings.max_upload_bytes})
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits(
+        max_body_bytes=settings.max_body_bytes, max_json_values=settings.max_json_values,
+        max_json_depth=settings.max_json_depth,
+        streamed={"/models/upload": (settings.max_upload_bytes, "max_upload_bytes")}))
     for router in ROUTERS:
         app.include_router(router)
     return app

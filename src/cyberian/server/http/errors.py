@@ -27,6 +27,9 @@ __all__ = ["install_error_handlers", "problem_response"]
 
 _log = logging.getLogger("cyberian.server")
 
+_NAMED_ERRORS = 5
+_MAX_MESSAGE = 1000
+
 _STATUS_CODES = {
     400: "invalid_request",
     401: "unauthorized",
@@ -60,6 +63,8 @@ async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
+    # Bounded whatever the request: the first few errors are named, the rest only counted
+    # (never echo the offending input; it can be megabytes).
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
@@ -67,7 +72,13 @@ async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
     message = f"{field}: {first.get('msg', 'invalid value')}"
     if first.get("type") == "json_invalid":
         field, message = "body", "the request body is not valid JSON"
-    return problem_response(bad_request(message, field=field))
+    others = [_location(error.get("loc", ())) for error in errors[1:_NAMED_ERRORS]]
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more: {', '.join(others)}"
+        message += ", ...)" if len(errors) > _NAMED_ERRORS else ")"
+    problem = bad_request(message[:_MAX_MESSAGE], field=field)
+    problem.extra["error_count"] = len(errors)
+    return problem_response(problem)
 
 
 async def _on_http(_: Request, exc: Exception) -> JSONResponse:

@@ -1,7 +1,9 @@
 """Request bodies of the JSON routes (their OpenAPI schemas come from these models).
 
 Types are strict (a number is not a text); unknown fields are ignored, so
-clients that send extra fields keep working. Which fields must go together is
+clients that send extra fields keep working. Lists stop at their first
+wrong item (``fail_fast``), so a list of a million numbers costs one error,
+not a million. Which fields must go together is
 checked by :mod:`cyberian.server.model_resolver`, which can say exactly what
 is missing.
 """
@@ -22,10 +24,12 @@ class JobRequest(BaseModel):
 
     model: str | None = Field(default=None, max_length=200,
                               description="A catalog model's name or your uploaded model's id.")
-    inputs: list[str] | None = Field(default=None, description="The texts (model dialect).")
-    spec_yaml: str | None = Field(default=None, max_length=1_000_000,
+    inputs: list[str] | None = Field(default=None, fail_fast=True,
+                                     description="The texts (model dialect).")
+    spec_yaml: str | None = Field(default=None,
                                   description="CES text naming its files by SHA-256 only.")
-    input_texts: list[str] | None = Field(default=None, description="The texts (spec dialect).")
+    input_texts: list[str] | None = Field(default=None, fail_fast=True,
+                                          description="The texts (spec dialect).")
 
 
 class VerifyRequest(JobRequest):
@@ -34,7 +38,8 @@ class VerifyRequest(JobRequest):
     claimed_output_commitment: str | None = Field(
         default=None, description="SHA-256 (hex) of all output rows as little-endian float32.")
     claimed_output_commitments: list[str] | None = Field(
-        default=None, description="One SHA-256 per block of the spec's vaas_block inputs.")
+        default=None, fail_fast=True,
+        description="One SHA-256 per block of the spec's vaas_block inputs.")
     environment: dict[str, Any] | None = Field(
         default=None,
         description="The claimant's environment manifest (as cyberian-prove records it); its "

@@ -59,6 +59,7 @@ class JobRecord:
     spec_yaml: str
     input_count: int
     chunk_count: int
+    billed_chunks: int
     chunks_done: int
     nonce: bytes
     input_root: str | None
@@ -80,6 +81,7 @@ class JobRecord:
             id=row["id"], account_id=row["account_id"], kind=row["kind"], status=row["status"],
             model_id=row["model_id"], spec_hash=row["spec_hash"], spec_yaml=row["spec_yaml"],
             input_count=row["input_count"], chunk_count=row["chunk_count"],
+            billed_chunks=row["billed_chunks"] or row["chunk_count"],
             chunks_done=row["chunks_done"], nonce=bytes.fromhex(row["nonce"]),
             input_root=row["input_root"], output_root=row["output_root"],
             sampled=tuple(json.loads(row["sampled"])) if row["sampled"] else None,
@@ -94,6 +96,7 @@ class JobRecord:
             "status": self.status,
             "receipt_id": self.receipt_id,
             "chunk_count": self.chunk_count,
+            "billed_chunks": self.billed_chunks,
             "chunks_done": self.chunks_done,
             "error": self.error,
             "model": self.model_id,
@@ -109,18 +112,20 @@ class JobRecord:
 
 def insert_job(conn: sqlite3.Connection, *, job_id: str, account_id: str, kind: Kind,
                status: str, model_id: str | None, spec_hash: str, spec_yaml: str,
-               input_count: int, chunk_count: int, nonce: bytes, now: datetime,
-               receipt_id: str | None = None, chunks_done: int = 0,
-               roots: tuple[str, str] | None = None) -> None:
-    """Insert a job row (a VaaS request is inserted already SETTLED with its receipt)."""
+               input_count: int, chunk_count: int, billed_chunks: int, nonce: bytes,
+               now: datetime, receipt_id: str | None = None, chunks_done: int = 0,
+               roots: tuple[str, str] | None = None, error: str | None = None) -> None:
+    """Insert a job row (a VaaS request is inserted already SETTLED with its receipt, or
+    FAILED with the reason when its claim did not match)."""
     stamp = iso(now)
     conn.execute(
         "INSERT INTO jobs (id, account_id, kind, status, model_id, spec_hash, spec_yaml, "
-        "input_count, chunk_count, chunks_done, nonce, input_root, output_root, receipt_id, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "input_count, chunk_count, billed_chunks, chunks_done, nonce, input_root, "
+        "output_root, receipt_id, error, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (job_id, account_id, kind, status, model_id, spec_hash, spec_yaml, input_count,
-         chunk_count, chunks_done, nonce.hex(), roots[0] if roots else None,
-         roots[1] if roots else None, receipt_id, stamp, stamp))
+         chunk_count, billed_chunks, chunks_done, nonce.hex(), roots[0] if roots else None,
+         roots[1] if roots else None, receipt_id, error, stamp, stamp))
 
 
 def get_job(store: Store, job_id: str, *, account_id: str | None = None,
@@ -158,13 +163,18 @@ def open_job_using(store: Store, model_id: str) -> str | None:
 
 def chunks_used(store: Store, account_id: str, *, period_start: datetime,
                 day_start: datetime) -> tuple[int, int]:
-    """Chunks of the account's live or settled jobs created since each start: (period, day)."""
+    """Chunks charged since each start: (period, day).
+
+    Charged are the account's live or settled jobs, and all its VaaS requests
+    (a FAILED one is a claim that did not match after a full re-execution).
+    """
     since = min(period_start, day_start)
+    charge = "COALESCE(billed_chunks, chunk_count)"
     row = store.query_one(
-        "SELECT COALESCE(SUM(CASE WHEN created_at >= :period THEN chunk_count END), 0), "
-        "       COALESCE(SUM(CASE WHEN created_at >= :day THEN chunk_count END), 0) "
+        f"SELECT COALESCE(SUM(CASE WHEN created_at >= :period THEN {charge} END), 0), "  # noqa: S608
+        f"       COALESCE(SUM(CASE WHEN created_at >= :day THEN {charge} END), 0) "
         "FROM jobs WHERE account_id = :account AND created_at >= :since "
-        "AND status NOT IN ('FAILED', 'REFUNDED')",
+        "AND (kind = 'vaas' OR status NOT IN ('FAILED', 'REFUNDED'))",
         {"period": iso(period_start), "day": iso(day_start), "account": account_id,
          "since": iso(since)})
     assert row is not None

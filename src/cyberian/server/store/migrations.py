@@ -125,8 +125,15 @@ _V1: Final = (
     ) WITHOUT ROWID""",
 )
 
+_V2: Final = (
+    # What a request is charged, in the server's chunks of its model (NULL on rows written
+    # before: they were charged chunk_count).
+    "ALTER TABLE jobs ADD COLUMN billed_chunks INTEGER CHECK (billed_chunks >= 1)",
+)
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "accounts, keys, models, jobs, chunks, receipts, idempotency", _V1),
+    Migration(2, "jobs.billed_chunks: the charge, in the server's chunks of the model", _V2),
 )
 
 
