@@ -11,7 +11,6 @@ else escapes, whatever the text.
 
 from __future__ import annotations
 
-import reprlib
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,6 +18,7 @@ import yaml
 from yaml.events import AliasEvent, ScalarEvent
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from ._text import brief, clip
 from .exceptions import SpecError
 
 __all__ = [
@@ -26,9 +26,7 @@ __all__ = [
     "MAX_SPEC_ALIASES",
     "MAX_SPEC_BYTES",
     "MAX_SPEC_DEPTH",
-    "MAX_VALUE_CHARS",
     "SpecLimits",
-    "brief",
     "check_size",
     "read_yaml",
 ]
@@ -42,10 +40,6 @@ MAX_SPEC_ALIASES: Final = 32
 MAX_SPEC_DEPTH: Final = 16
 """Default deepest nesting of sequences and mappings (a valid spec needs 2)."""
 
-MAX_VALUE_CHARS: Final = 80
-"""Longest quotation of a value (or key) in an error message."""
-
-
 @dataclass(frozen=True)
 class SpecLimits:
     """How much YAML a spec may be: bytes, alias references and nesting depth."""
@@ -58,27 +52,9 @@ class SpecLimits:
 DEFAULT_SPEC_LIMITS: Final = SpecLimits()
 """The limits :func:`~cyberian.spec.parse_spec` and :func:`~cyberian.spec.load_spec` apply."""
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel = 2
-_REPR.maxstring = MAX_VALUE_CHARS
-_REPR.maxother = MAX_VALUE_CHARS
-_REPR.maxlong = 40
-
-
-def brief(value: Any, *, limit: int = MAX_VALUE_CHARS) -> str:
-    """A ``repr`` of ``value`` that is at most ``limit`` characters, however large it is."""
-    text = _REPR.repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _clip(text: str, limit: int = MAX_VALUE_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _component(index: Any) -> str:
     if isinstance(index, ScalarNode):
-        return _clip(str(index.value))
+        return clip(str(index.value))
     if isinstance(index, int):
         return f"[{index}]"
     return "?"
@@ -146,7 +122,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
     problem = getattr(exc, "problem", None) or str(exc)
-    return f"not valid YAML{where}: {_clip(problem)}"
+    return f"not valid YAML{where}: {clip(problem)}"
 
 
 def check_size(size: int, limits: SpecLimits) -> None:
@@ -176,6 +152,6 @@ def read_yaml(text: str, limits: SpecLimits = DEFAULT_SPEC_LIMITS) -> Any:
         raise SpecError(_yaml_problem(exc)) from None
     except (ValueError, TypeError, OverflowError, AttributeError) as exc:
         # PyYAML's constructors for explicit tags (!!int, !!timestamp, ...) raise these.
-        raise SpecError(f"not valid YAML: {_clip(str(exc))}") from None
+        raise SpecError(f"not valid YAML: {clip(str(exc))}") from None
     finally:
         loader.dispose()

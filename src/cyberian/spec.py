@@ -28,10 +28,10 @@ from ._spec_yaml import (
     MAX_SPEC_BYTES,
     MAX_SPEC_DEPTH,
     SpecLimits,
-    brief,
     check_size,
     read_yaml,
 )
+from ._text import brief, clip
 from .exceptions import EngineDriftError, PinMismatchError, SpecError
 
 __all__ = [
@@ -195,7 +195,7 @@ def _normalise(raw: Any, schema: _Section, prefix: str) -> dict[str, Any]:
         raise _fail(prefix or "spec", "a mapping", raw)
     unknown = sorted(str(key) for key in raw if key not in schema)
     if unknown:
-        name = brief(unknown[0]).strip("'\"")
+        name = clip(unknown[0])
         where = f"{prefix}.{name}" if prefix else name
         raise SpecError("unknown key (check the spelling; see docs/CES.md)", path=where)
     out: dict[str, Any] = {}
