@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import one_error_line
 from click.testing import CliRunner, Result
 
 from cyberian.cli.prove import main
@@ -226,22 +227,13 @@ def test_help_lists_every_option() -> None:
 # -- hostile and clumsy input: one short line, exit 2 ------------------------------------
 
 
-def _one_error_line(result: Result) -> str:
-    assert "Traceback" not in result.output
-    assert len(result.output) < 10_000
-    lines = result.output.splitlines()
-    assert len(lines) == 1, result.output[:2000]
-    assert lines[0].startswith("error: ")
-    return lines[0]
-
-
 def test_a_lone_surrogate_in_jsonl_is_one_line_exit_2(tiny_spec_path: Path,
                                                       tmp_path: Path) -> None:
     texts = tmp_path / "t.jsonl"
     texts.write_text('{"text": "fine"}\n{"text": "\\ud800"}\n', encoding="utf-8")
     result = run(tiny_spec_path, texts)
     assert result.exit_code == 2
-    assert f'{texts}: line 2: "text" is not valid Unicode' in _one_error_line(result)
+    assert f'{texts}: line 2: "text" is not valid Unicode' in one_error_line(result)
 
 
 def test_an_alias_bomb_spec_is_one_short_line_exit_2(tmp_path: Path, texts_file: Path) -> None:
@@ -251,6 +243,6 @@ def test_an_alias_bomb_spec_is_one_short_line_exit_2(tmp_path: Path, texts_file:
     spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = run(spec, texts_file)
     assert result.exit_code == 2
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert len(line) < 500
     assert "limit max_aliases" in line

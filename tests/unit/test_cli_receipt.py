@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cli_helpers import one_error_line
 from click.testing import CliRunner, Result
 from receipt_helpers import make_receipt
 
@@ -295,15 +296,6 @@ def test_show_refuses_what_is_not_a_receipt(tmp_path: Path, content: str) -> Non
 DEEP = "[" * 100_000 + "]" * 100_000
 
 
-def _one_error_line(result: Result) -> str:
-    assert "Traceback" not in result.output
-    assert len(result.output) < 10_000
-    lines = result.output.splitlines()
-    assert len(lines) == 1, result.output[:2000]
-    assert lines[0].startswith("error: ")
-    return lines[0]
-
-
 @pytest.mark.parametrize("content", [DEEP, '{"version": "1", "chunks": ' + DEEP + "}"],
                          ids=["bare", "inside-a-receipt"])
 def test_verify_deeply_nested_json_is_one_line_exit_2(
@@ -311,7 +303,7 @@ def test_verify_deeply_nested_json_is_one_line_exit_2(
 ) -> None:
     result = _run("receipt", "verify", str(_write(tmp_path, "r.json", content)), "--key", str(pub))
     assert result.exit_code == 2
-    assert "nested deeper than 64 levels" in _one_error_line(result)
+    assert "nested deeper than 64 levels" in one_error_line(result)
 
 
 def test_deeply_nested_keys_are_one_line_exit_2(
@@ -321,11 +313,11 @@ def test_deeply_nested_keys_are_one_line_exit_2(
     keys = _write(tmp_path, "keys.json", '{"keys": ' + DEEP + "}")
     result = _run("receipt", "verify", str(path), "--key", str(keys))
     assert result.exit_code == 2
-    assert "nested deeper" in _one_error_line(result)
+    assert "nested deeper" in one_error_line(result)
     _serve_keys(monkeypatch, lambda request: httpx.Response(200, text='{"keys": ' + DEEP + "}"))
     result = _run("receipt", "verify", str(path), "--keys-url", "https://verifier.test")
     assert result.exit_code == 2
-    assert "nested deeper" in _one_error_line(result)
+    assert "nested deeper" in one_error_line(result)
 
 
 _DOC_LINK = ("Server error '500 Internal Server Error' for url 'https://verifier.test/keys'\n"
@@ -350,7 +342,7 @@ def test_keys_url_http_errors_are_one_line_exit_2(
     path = _write(tmp_path, "r.json", make_receipt(key))
     result = _run("receipt", "verify", str(path), "--keys-url", "https://verifier.test/keys")
     assert result.exit_code == 2
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert line.startswith("error: cannot fetch trusted keys from https://verifier.test/keys: ")
     assert expected in line
     assert "HTTP 404: HTTP 404" not in line
@@ -369,4 +361,4 @@ def test_verify_what_is_no_receipt_at_all_is_one_line_exit_2(
     path.write_bytes(content)
     result = _run("receipt", "verify", str(path), "--key", str(pub))
     assert result.exit_code == 2
-    assert f"{path} is not a receipt" in _one_error_line(result)
+    assert f"{path} is not a receipt" in one_error_line(result)

@@ -43,9 +43,8 @@ class _Verifier(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def verifier_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Verifier)
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -54,6 +53,11 @@ def verifier_url() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def verifier_url() -> Iterator[str]:
+    yield from _serve(_Verifier)
 
 
 @pytest.mark.parametrize(
@@ -109,16 +113,7 @@ class _Refuser(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def refusing_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    handler = type("_Answer", (_Refuser,), {"status": request.param})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    yield from _serve(type("_Answer", (_Refuser,), {"status": request.param}))
 
 
 def _prove_and_fail(tiny_spec_path: Path, tmp_path: Path, url: str,
