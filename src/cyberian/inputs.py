@@ -7,7 +7,9 @@
   blank line is refused (it would silently be an empty text);
 * ``-``: standard input, read as plain lines.
 
-Every problem is an :class:`~cyberian.exceptions.InputError` naming the line.
+Every problem is an :class:`~cyberian.exceptions.InputError` naming the line,
+including a JSON text that is not valid Unicode (a lone surrogate such as
+``"\\ud800"``, which no tokenizer can take) and JSON nested too deeply.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from ._json import loads_json
 from .exceptions import InputError
 
 __all__ = ["parse_texts", "read_texts"]
@@ -50,16 +53,28 @@ def _json_lines(text: str, source: str) -> list[str]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{source}: line {number} is not valid JSON ({exc.msg})") from None
+            record = loads_json(line)
+        except ValueError as exc:  # JSON syntax, too deep, or an integer too long to read
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise InputError(f"{source}: line {number} is not valid JSON ({reason})") from None
         if not isinstance(record, dict) or "text" not in record:
             raise InputError(f'{source}: line {number} has no "text" field')
         if not isinstance(record["text"], str):
             raise InputError(f'{source}: line {number}: "text" must be a string, '
                              f"got {type(record['text']).__name__}")
-        texts.append(record["text"])
+        texts.append(_valid_unicode(record["text"], f"{source}: line {number}"))
     return texts
+
+
+def _valid_unicode(text: str, where: str) -> str:
+    """``text`` if it is valid Unicode (encodable as UTF-8); a lone surrogate is refused."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f'{where}: "text" is not valid Unicode: lone surrogate '
+                         f"U+{ord(text[exc.start]):04X} at character {exc.start} "
+                         "(JSON \\u escapes must pair surrogates)") from None
+    return text
 
 
 def parse_texts(data: bytes, *, source: str, jsonl: bool) -> list[str]:

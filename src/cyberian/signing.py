@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -28,6 +27,9 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ._json import loads_json
+from ._text import brief
 
 __all__ = [
     "ALG",
@@ -223,7 +225,7 @@ def parse_keys_document(document: Mapping[str, Any] | str | bytes) -> dict[str, 
     """Trusted keys by keyid from a ``GET /keys`` document; ValueError if any entry is wrong."""
     if isinstance(document, str | bytes):
         try:
-            document = json.loads(document)
+            document = loads_json(document)
         except ValueError as exc:
             raise ValueError(f"the keys document is not JSON: {exc}") from None
     entries = document.get("keys") if isinstance(document, Mapping) else None
@@ -235,7 +237,7 @@ def parse_keys_document(document: Mapping[str, Any] | str | bytes) -> dict[str, 
         if not isinstance(entry, Mapping):
             raise ValueError(f"{where} must be an object")
         if entry.get("alg") != ALG:
-            raise ValueError(f"{where}.alg must be {ALG!r}, got {entry.get('alg')!r}")
+            raise ValueError(f"{where}.alg must be {ALG!r}, got {brief(entry.get('alg'))}")
         try:
             key = PublicKey.from_base64(entry.get("public_key"))  # type: ignore[arg-type]
         except ValueError as exc:

@@ -22,11 +22,26 @@ from typing import Any, Final
 import rfc8785
 import yaml
 
+from ._spec_yaml import (
+    DEFAULT_SPEC_LIMITS,
+    MAX_SPEC_ALIASES,
+    MAX_SPEC_BYTES,
+    MAX_SPEC_DEPTH,
+    SpecLimits,
+    check_size,
+    read_yaml,
+)
+from ._text import brief, clip
 from .exceptions import EngineDriftError, PinMismatchError, SpecError
 
 __all__ = [
     "CES_VERSION",
+    "DEFAULT_SPEC_LIMITS",
+    "MAX_SPEC_ALIASES",
+    "MAX_SPEC_BYTES",
+    "MAX_SPEC_DEPTH",
     "Spec",
+    "SpecLimits",
     "check_engine",
     "installed_engine_version",
     "load_spec",
@@ -51,7 +66,7 @@ class _Field:
 
 
 def _fail(path: str, expected: str, value: Any) -> SpecError:
-    return SpecError(f"must be {expected}, got {value!r}", path=path)
+    return SpecError(f"must be {expected}, got {brief(value)}", path=path)
 
 
 def _string(*, choices: tuple[str, ...] = (), pattern: re.Pattern[str] | None = None) -> _Check:
@@ -180,7 +195,8 @@ def _normalise(raw: Any, schema: _Section, prefix: str) -> dict[str, Any]:
         raise _fail(prefix or "spec", "a mapping", raw)
     unknown = sorted(str(key) for key in raw if key not in schema)
     if unknown:
-        where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        name = clip(unknown[0])
+        where = f"{prefix}.{name}" if prefix else name
         raise SpecError("unknown key (check the spelling; see docs/CES.md)", path=where)
     out: dict[str, Any] = {}
     for key, rule in schema.items():
@@ -217,25 +233,6 @@ def _check_consistency(doc: dict[str, Any]) -> None:
             "not last_hidden_state",
             path="model.output",
         )
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses duplicate mapping keys instead of keeping the last."""
-
-
-def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise SpecError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
 
 
 @dataclass(frozen=True)
@@ -397,30 +394,36 @@ def _validate(raw: Any) -> dict[str, Any]:
     return doc
 
 
-def parse_spec(text: str, *, base_dir: Path | None = None) -> Spec:
-    """Parse and validate CES text; ``base_dir`` is where relative file paths resolve."""
-    try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"not valid YAML{where}: {problem}") from None
+def parse_spec(text: str, *, base_dir: Path | None = None,
+               limits: SpecLimits = DEFAULT_SPEC_LIMITS) -> Spec:
+    """Parse and validate CES text; ``base_dir`` is where relative file paths resolve.
+
+    The text is read within ``limits`` (size, alias references, nesting
+    depth; see :class:`SpecLimits`), and anything beyond them is refused
+    before a Python object is built.
+    """
+    raw = read_yaml(text, limits)
     if raw is None:
         raise SpecError("the spec is empty")
     return Spec(_validate(raw), base_dir)
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate the CES file at ``path``; its file paths resolve next to it."""
+def load_spec(path: str | Path, *, limits: SpecLimits = DEFAULT_SPEC_LIMITS) -> Spec:
+    """Read and validate the CES file at ``path``; its file paths resolve next to it.
+
+    A file larger than ``limits.max_bytes`` is refused without being read whole.
+    """
     spec_path = Path(path)
     try:
-        text = spec_path.read_text(encoding="utf-8")
+        with spec_path.open("rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
+        check_size(len(data), limits)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise SpecError(f"spec file not found: {spec_path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read spec file {spec_path}: {exc}") from None
-    return parse_spec(text, base_dir=spec_path.resolve().parent)
+    return parse_spec(text, base_dir=spec_path.resolve().parent, limits=limits)
 
 
 def sha256_file(path: Path, *, block: int = 1 << 20) -> str:

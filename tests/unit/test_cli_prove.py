@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import one_error_line
 from click.testing import CliRunner, Result
 
 from cyberian.cli.prove import main
@@ -221,3 +222,27 @@ def test_help_lists_every_option() -> None:
     for option in ("--out", "--commitments", "--expect", "--golden", "--write-golden",
                    "--allow-engine-drift", "--receipt", "--signing-key", "--threads"):
         assert option in result.output
+
+
+# -- hostile and clumsy input: one short line, exit 2 ------------------------------------
+
+
+def test_a_lone_surrogate_in_jsonl_is_one_line_exit_2(tiny_spec_path: Path,
+                                                      tmp_path: Path) -> None:
+    texts = tmp_path / "t.jsonl"
+    texts.write_text('{"text": "fine"}\n{"text": "\\ud800"}\n', encoding="utf-8")
+    result = run(tiny_spec_path, texts)
+    assert result.exit_code == 2
+    assert f'{texts}: line 2: "text" is not valid Unicode' in one_error_line(result)
+
+
+def test_an_alias_bomb_spec_is_one_short_line_exit_2(tmp_path: Path, texts_file: Path) -> None:
+    lines = ['version: "1.0"', "name:", "  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    spec = tmp_path / "bomb.yaml"
+    spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(spec, texts_file)
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert len(line) < 500
+    assert "limit max_aliases" in line

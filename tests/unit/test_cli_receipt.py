@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cli_helpers import one_error_line
 from click.testing import CliRunner, Result
 from receipt_helpers import make_receipt
 
@@ -288,3 +289,76 @@ def test_show_refuses_what_is_not_a_receipt(tmp_path: Path, content: str) -> Non
     result = _run("receipt", "show", str(_write(tmp_path, "r.json", content)))
     assert result.exit_code == 2
     assert "not a receipt" in result.output
+
+
+# -- hostile and clumsy input: one line, exit 2 -----------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("content", [DEEP, '{"version": "1", "chunks": ' + DEEP + "}"],
+                         ids=["bare", "inside-a-receipt"])
+def test_verify_deeply_nested_json_is_one_line_exit_2(
+    tmp_path: Path, pub: Path, content: str
+) -> None:
+    result = _run("receipt", "verify", str(_write(tmp_path, "r.json", content)), "--key", str(pub))
+    assert result.exit_code == 2
+    assert "nested deeper than 64 levels" in one_error_line(result)
+
+
+def test_deeply_nested_keys_are_one_line_exit_2(
+    tmp_path: Path, key: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path, "r.json", make_receipt(key))
+    keys = _write(tmp_path, "keys.json", '{"keys": ' + DEEP + "}")
+    result = _run("receipt", "verify", str(path), "--key", str(keys))
+    assert result.exit_code == 2
+    assert "nested deeper" in one_error_line(result)
+    _serve_keys(monkeypatch, lambda request: httpx.Response(200, text='{"keys": ' + DEEP + "}"))
+    result = _run("receipt", "verify", str(path), "--keys-url", "https://verifier.test")
+    assert result.exit_code == 2
+    assert "nested deeper" in one_error_line(result)
+
+
+_DOC_LINK = ("Server error '500 Internal Server Error' for url 'https://verifier.test/keys'\n"
+             "For more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/500")
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (httpx.Response(404, text="<html>\n<h1>Not Found</h1>\n</html>"), "HTTP 404 Not Found"),
+        (httpx.Response(500, json={"error": "internal", "message": _DOC_LINK}), "HTTP 500: "),
+        (httpx.Response(302, headers={"Location": "https://elsewhere.test/keys"}),
+         "HTTP 302: a redirect to https://elsewhere.test/keys, not followed"),
+    ],
+    ids=["404", "500", "302"],
+)
+def test_keys_url_http_errors_are_one_line_exit_2(
+    tmp_path: Path, key: SigningKey, monkeypatch: pytest.MonkeyPatch,
+    response: httpx.Response, expected: str,
+) -> None:
+    _serve_keys(monkeypatch, lambda request: response)
+    path = _write(tmp_path, "r.json", make_receipt(key))
+    result = _run("receipt", "verify", str(path), "--keys-url", "https://verifier.test/keys")
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert line.startswith("error: cannot fetch trusted keys from https://verifier.test/keys: ")
+    assert expected in line
+    assert "HTTP 404: HTTP 404" not in line
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"this is not json\nat all\n", b"\xff\xfe\x00garbage", b"[1, 2]", b'"a receipt"',
+     b'{"hello": "world"}', b""],
+    ids=["text", "binary", "array", "string", "other-object", "empty"],
+)
+def test_verify_what_is_no_receipt_at_all_is_one_line_exit_2(
+    tmp_path: Path, pub: Path, content: bytes
+) -> None:
+    path = tmp_path / "r.json"
+    path.write_bytes(content)
+    result = _run("receipt", "verify", str(path), "--key", str(pub))
+    assert result.exit_code == 2
+    assert f"{path} is not a receipt" in one_error_line(result)

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -42,9 +43,8 @@ class _Verifier(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def verifier_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Verifier)
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -53,6 +53,11 @@ def verifier_url() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def verifier_url() -> Iterator[str]:
+    yield from _serve(_Verifier)
 
 
 @pytest.mark.parametrize(
@@ -83,3 +88,72 @@ def test_an_unusable_keys_document_is_one_error_line_and_exit_2(
     assert verifier_url in errors[0]
     assert KEY not in result.output
     assert json.loads(receipt.read_text(encoding="utf-8"))["receipt_id"] == "rcpt_test"
+
+
+# -- the verifier does not answer, or refuses: the local proof is kept, and said so --------
+
+
+class _Refuser(BaseHTTPRequestHandler):
+    """Answers every claim with the status it is told to (a bad key, over quota)."""
+
+    status = 401
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        data = json.dumps({"error": "refused", "message": f"status {self.status}"}).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def refusing_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from _serve(type("_Answer", (_Refuser,), {"status": request.param}))
+
+
+def _prove_and_fail(tiny_spec_path: Path, tmp_path: Path, url: str,
+                    monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path, Path]:
+    monkeypatch.setenv(API_KEY_ENV, KEY)
+    monkeypatch.delenv(BASE_URL_ENV, raising=False)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("one\ntwo\nthree\n", encoding="utf-8")
+    out, commitments = tmp_path / "o.npy", tmp_path / "c.json"
+    result = CliRunner().invoke(main, [str(tiny_spec_path), str(texts), "--out", str(out),
+                                       "--commitments", str(commitments), "--verify",
+                                       "--server", url, "-q"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    assert KEY not in result.output
+    return errors[0], out, commitments
+
+
+def _assert_kept(line: str, out: Path, commitments: Path) -> None:
+    assert line.endswith(f"; the local proof was kept in {out} and {commitments} "
+                         "(valid on its own, without a receipt)")
+    assert np.load(out).shape == (3, 32)
+    assert json.loads(commitments.read_text(encoding="utf-8"))["input_count"] == 3
+
+
+@pytest.mark.parametrize("refusing_url", [401, 402], indirect=True, ids=["bad-key", "quota"])
+def test_a_refused_claim_keeps_the_local_proof_and_says_so(
+    tiny_spec_path: Path, tmp_path: Path, refusing_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line, out, commitments = _prove_and_fail(tiny_spec_path, tmp_path, refusing_url, monkeypatch)
+    assert line.startswith(f"error: the verifier at {refusing_url} refused the claim: status 40")
+    _assert_kept(line, out, commitments)
+
+
+def test_an_unreachable_verifier_keeps_the_local_proof_and_says_so(
+    tiny_spec_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "http://127.0.0.1:1"
+    line, out, commitments = _prove_and_fail(tiny_spec_path, tmp_path, url, monkeypatch)
+    assert line.startswith(f"error: cannot reach the verifier at {url}: ")
+    _assert_kept(line, out, commitments)

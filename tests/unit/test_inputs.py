@@ -48,6 +48,11 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
         (b'{"text": 5}\n', True, "must be a string"),
         (b'{"text": "a"}\nnot json\n', True, "line 2 is not valid JSON"),
         (b'["text"]\n', True, 'line 1 has no "text"'),
+        (b'{"text": "ok"}\n{"text": "\\ud800"}\n', True,
+         'line 2: "text" is not valid Unicode: lone surrogate U\\+D800 at character 0'),
+        (b'{"text": "a\\udc00b"}\n', True, "line 1: .*lone surrogate U\\+DC00 at character 1"),
+        (b"[" * 100_000 + b"\n", True, "line 1 is not valid JSON .*nested deeper than 64"),
+        (b'{"text": 1' + b"0" * 5000 + b"}\n", True, "line 1 is not valid JSON"),
     ],
 )
 def test_bad_inputs_name_the_line(data: bytes, jsonl: bool, message: str) -> None:

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from .._text import clip
 from ..client._constants import API_KEY_ENV
 from ..client._credentials import configured_base_url, resolve_api_key
 from ..exceptions import (
@@ -29,6 +30,11 @@ from ..exceptions import (
     AuthError,
     CpuClassMismatchError,
     CyberianError,
+    NetworkError,
+    QuotaError,
+    RateLimitError,
+    ServiceBusyError,
+    TrialExpiredError,
     VerificationFailedError,
 )
 from ..prover import Proof
@@ -38,6 +44,8 @@ from ._embedded import EmbeddedVerifier
 __all__ = ["Verifier", "certify"]
 
 _REQUEST_TIMEOUT = 3600.0
+_REFUSALS = (AuthError, TrialExpiredError, QuotaError, RateLimitError, ServiceBusyError, ApiError)
+"""Answers of a verifier that will not take the claim (bad key, over quota, busy, ...)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,12 @@ def remote_verifier(server: str | None) -> Verifier | None:
     return Verifier(url, key)
 
 
-def _claim(client: Any, spec: Spec, texts: Sequence[str], proof: Proof) -> Any:
+def _not_verified(reason: str, kept: str) -> NoReturn:
+    click.echo(f"NOT VERIFIED: {reason}" + (f"; {kept}" if kept else ""), err=True)
+    raise SystemExit(1)
+
+
+def _claim(client: Any, spec: Spec, texts: Sequence[str], proof: Proof, kept: str) -> Any:
     try:
         return client.verify_outputs(spec_yaml=spec.to_yaml(portable=True),
                                      input_texts=list(texts),
@@ -74,8 +87,7 @@ def _claim(client: Any, spec: Spec, texts: Sequence[str], proof: Proof) -> Any:
     except VerificationFailedError as exc:
         body = exc.body if isinstance(exc.body, dict) else {}
         reason = body.get("reason") or (exc.errors[0] if exc.errors else exc.message)
-        click.echo(f"NOT VERIFIED: the verifier disagrees: {reason}", err=True)
-        raise SystemExit(1) from None
+        _not_verified(f"the verifier disagrees: {reason}", kept)
 
 
 def _own_checks(receipt: dict[str, Any], spec: Spec, proof: Proof,
@@ -93,8 +105,11 @@ def _own_checks(receipt: dict[str, Any], spec: Spec, proof: Proof,
 
 def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
             receipt_path: Path | None, *, write: Callable[[Path, Any], None],
-            prove_seconds: float) -> None:
-    """Claim ``proof`` at the verifier, save and check the receipt, print a summary."""
+            prove_seconds: float, kept: str = "") -> None:
+    """Claim ``proof`` at the verifier, save and check the receipt, print a summary.
+
+    ``kept`` (what was written of the local proof) ends a NOT VERIFIED line.
+    """
     from ..client import Client  # noqa: PLC0415
 
     blocks = list(proof.block_commitments)
@@ -102,10 +117,13 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
     with Client(verifier.api_key, base_url=verifier.url, timeout=_REQUEST_TIMEOUT,
                 max_retries=2) as client:
         try:
-            receipt = _claim(client, spec, texts, proof)
-        except (AuthError, ApiError) as exc:
+            receipt = _claim(client, spec, texts, proof, kept)
+        except NetworkError as exc:
+            raise CyberianError(f"cannot reach the verifier at {verifier.url}: "
+                                f"{clip(exc.message, 300)}") from None
+        except _REFUSALS as exc:
             raise CyberianError(f"the verifier at {verifier.url} refused the claim: "
-                                f"{exc.message}", status_code=exc.status_code,
+                                f"{clip(exc.message, 300)}", status_code=exc.status_code,
                                 body=exc.body) from None
         verify_seconds = time.perf_counter() - started
         path = receipt_path or Path(f"{receipt['receipt_id']}.json")
@@ -120,8 +138,7 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
                                 status_code=exc.status_code, body=exc.body) from None
     problems = _own_checks(receipt, spec, proof, blocks)
     if problems:
-        click.echo("NOT VERIFIED: " + "; ".join(problems), err=True)
-        raise SystemExit(1)
+        _not_verified("; ".join(problems), kept)
     check_seconds = time.perf_counter() - checked
     click.echo(f"verified           yes: {proof.input_count} texts in {len(blocks)} block(s) "
                f"(up to {receipt['chunk_size']} each) re-executed and matched")

@@ -169,12 +169,29 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
             fail(f"output commitment {proof.output_commitment} differs from the expected "
                  f"{expect.lower()}", code=1)
         if verify:
-            if wait_embedded is not None:
-                embedded = wait_embedded()
-                remote = Verifier(embedded.url, embedded.api_key, embedded)
-            assert remote is not None
-            certify(spec, texts, proof, remote, receipt, write=_write_staged_json,
-                    prove_seconds=prove_seconds)
+            local = _local_proof_note([out, commitments_file, write_golden])
+            try:
+                if wait_embedded is not None:
+                    embedded = wait_embedded()
+                    remote = Verifier(embedded.url, embedded.api_key, embedded)
+                assert remote is not None
+                certify(spec, texts, proof, remote, receipt, write=_write_staged_json,
+                        prove_seconds=prove_seconds, kept=local)
+            except CyberianError as exc:
+                fail(f"{exc.message}; {local}" if local else exc.message, exc.exit_code)
+
+
+def _local_proof_note(paths: list[Path | None]) -> str:
+    """What a failed ``--verify`` says of the local proof files it keeps ("" for none).
+
+    They are kept on purpose: they are this run's valid local result (rows,
+    commitments, golden file), and only the verifier's receipt is missing.
+    """
+    written = [str(path) for path in paths if path is not None]
+    if not written:
+        return ""
+    names = written[0] if len(written) == 1 else ", ".join(written[:-1]) + " and " + written[-1]
+    return f"the local proof was kept in {names} (valid on its own, without a receipt)"
 
 
 def prover_for(spec: Spec, allow_engine_drift: bool, threads: int | None) -> Prover:

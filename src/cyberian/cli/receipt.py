@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._text import clip
 from ..exceptions import CyberianError
 from ._common import CyberianGroup, fail
 
@@ -55,10 +56,12 @@ def _trusted_keys(key_file: Path | None, keys_url: str | None) -> dict[str, Publ
         try:
             return fetch_keys(keys_url)
         except CyberianError as exc:
-            status = f"HTTP {exc.status_code}: " if exc.status_code is not None else ""
-            fail(f"cannot fetch trusted keys from {keys_url}: {status}{exc.message}")
+            code = exc.status_code
+            said = code is None or code < 300 or exc.message.startswith("HTTP ")
+            status = "" if said else f"HTTP {code}: "
+            fail(f"cannot fetch trusted keys from {keys_url}: {status}{clip(exc.message, 300)}")
         except ValueError as exc:  # not an http(s) URL
-            fail(f"cannot fetch trusted keys from {keys_url}: {exc}")
+            fail(f"cannot fetch trusted keys from {keys_url}: {clip(str(exc), 300)}")
     raise click.UsageError("give exactly one of --key or --keys-url")
 
 
@@ -69,10 +72,24 @@ def _read(path: Path) -> bytes:
         fail(f"cannot read {path}: {exc.strerror or exc}")
 
 
-def _unwrap(data: bytes) -> Mapping[str, Any] | bytes:
-    """The receipt: a DSSE envelope is opened, anything else is left for the verifier."""
+def _unwrap(data: bytes, path: Path) -> Mapping[str, Any] | bytes:
+    """The receipt, a DSSE envelope opened; exit 2 for what is no receipt at all.
+
+    A receipt is a JSON object with the format field ``version`` (or a DSSE
+    envelope, with ``payloadType``). JSON that is such an object but breaks
+    the strict rules (duplicate keys, NaN, unsafe numbers) is a receipt
+    tampered with, left for the verifier to report under ``format``.
+    """
+    from .._json import loads_json  # noqa: PLC0415
     from ..receipts import from_dsse, parse_receipt  # noqa: PLC0415
 
+    try:
+        document = loads_json(data)
+    except ValueError as exc:  # not JSON, not UTF-8 / 16 / 32, or nested too deeply
+        fail(f"{path} is not a receipt: not readable as JSON ({clip(str(exc), 200)})")
+    if not isinstance(document, dict) or not {"version", "payloadType"} & document.keys():
+        fail(f'{path} is not a receipt: not a JSON object with the format field "version" '
+             "(nor a DSSE envelope)")
     try:
         parsed = parse_receipt(data)
     except ValueError:
@@ -97,7 +114,7 @@ def verify(receipt_file: Path, key_file: Path | None, keys_url: str | None) -> N
     trusted = _trusted_keys(key_file, keys_url)
     data = _read(receipt_file)
     try:
-        results = check_receipt(_unwrap(data), trusted)
+        results = check_receipt(_unwrap(data, receipt_file), trusted)
     except ReceiptVerificationError as exc:  # a malformed DSSE envelope
         for name, reason in exc.failed.items():
             click.echo(f"FAIL {name}: {reason}")
@@ -170,7 +187,7 @@ def _summary(receipt: Mapping[str, Any]) -> list[tuple[str, str]]:
 @click.argument("receipt_file", type=click.Path(dir_okay=False, path_type=Path))
 def show(receipt_file: Path) -> None:
     """Summarise what RECEIPT_FILE claims (it is not verified: use `receipt verify`)."""
-    unwrapped = _unwrap(_read(receipt_file))
+    unwrapped = _unwrap(_read(receipt_file), receipt_file)
     if not isinstance(unwrapped, Mapping):
         fail(f"{receipt_file} is not a receipt (not a JSON object)")
     for label, text in _summary(unwrapped):

@@ -23,6 +23,8 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from .._json import loads_json
+from .._text import clip
 from ..exceptions import (
     ApiError,
     CyberianError,
@@ -230,13 +232,18 @@ class BaseClient(Generic[_HttpT]):
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Operation[Any]:
         response = yield from self._request(method, path, **kwargs)
+        if 300 <= response.status_code < 400:  # redirects are not followed: say so
+            target = clip(response.headers.get("location", "nowhere"), 200)
+            raise ApiError(f"a redirect to {target}, not followed (use the final URL)",
+                           status_code=response.status_code)
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
-        except ValueError:
+            return loads_json(response.content)
+        except ValueError as exc:
             raise ApiError(
-                f"the response to {method} {path} is not JSON", status_code=response.status_code
+                f"the response to {method} {path} is not JSON ({clip(str(exc), 120)})",
+                status_code=response.status_code,
             ) from None
 
     def _object(self, method: str, path: str, **kwargs: Any) -> Operation[dict[str, Any]]:

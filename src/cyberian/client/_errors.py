@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from .._json import loads_json
 from ..exceptions import (
     ApiError,
     AuthError,
@@ -32,7 +33,7 @@ __all__ = ["error_body", "map_error", "network_error"]
 def error_body(response: httpx.Response) -> dict[str, Any]:
     """The parsed JSON object of an error response, or ``{"raw": <text>}`` when it is not one."""
     try:
-        body = response.json()
+        body = loads_json(response.content)
     except ValueError:
         body = None
     return body if isinstance(body, dict) else {"raw": response.text}

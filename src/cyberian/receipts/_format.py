@@ -8,13 +8,13 @@ three roots rebuilt from receipt entries. Public names are re-exported by
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal
 
 import rfc8785
 
 from .. import merkle
+from .._json import loads_json
 from ..commitments import TAG_INPUT, TAG_OUTPUT, TAG_REPLAY, leaf_data, replay_commitment
 
 RECEIPT_VERSION: Final = "1"
@@ -111,14 +111,15 @@ def _no_constant(name: str) -> Any:
 
 
 def parse_json_strict(data: str | bytes) -> Any:
-    """JSON text (UTF-8) to Python, refusing duplicate keys, NaN/Infinity and unsafe numbers."""
+    """JSON text (UTF-8) to Python, refusing duplicate keys, NaN/Infinity, unsafe numbers and
+    nesting deeper than :data:`~cyberian._json.MAX_JSON_DEPTH`."""
     if isinstance(data, bytes | bytearray):
         try:
             data = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValueError(f"not UTF-8: {exc}") from None
     try:
-        return json.loads(
+        return loads_json(
             data,
             object_pairs_hook=_unique_object,
             parse_int=_safe_int,
