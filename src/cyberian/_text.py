@@ -29,4 +29,7 @@ def clip(text: str, limit: int = MAX_VALUE_CHARS) -> str:
 
 def brief(value: Any, *, limit: int = MAX_VALUE_CHARS) -> str:
     """A one-line ``repr`` of ``value`` of at most ``limit`` characters, however large it is."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        # repr() of an int past Python's 4,300-digit limit raises; say how big it is instead
+        return clip(f"an integer of {value.bit_length()} bits", limit)
     return clip(_REPR.repr(value), limit)

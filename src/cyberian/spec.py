@@ -110,7 +110,10 @@ def _number(low: float, high: float, *, low_open: bool = False, high_open: bool 
     def check(value: Any, path: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(path, f"a number in {lo}{low}, {high}{hi}", value)
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise _fail(path, f"a number in {lo}{low}, {high}{hi}", value) from None
         too_low = number <= low if low_open else number < low
         too_high = number >= high if high_open else number > high
         if math.isnan(number) or too_low or too_high:

@@ -156,3 +156,14 @@ def test_random_structures_raise_only_spec_errors(value: Any, where: str) -> Non
     document[where] = value
     _only_spec_errors(yaml.safe_dump(document))
     _only_spec_errors(yaml.safe_dump(value))
+
+
+@pytest.mark.parametrize("extra", [
+    "verification: {sample_rate: " + "9" * 1000 + "}",  # beyond any float: OverflowError
+    "chunking: {chunk_size: -0x" + "f" * 5000 + "}",  # repr() past the 4,300-digit limit
+])
+def test_huge_integers_are_spec_errors_with_a_short_message(extra: str) -> None:
+    with pytest.raises(SpecError) as refused:
+        parse_spec(VALID + extra + "\n")
+    assert "an integer of" in str(refused.value)
+    assert len(str(refused.value)) < 200

@@ -93,6 +93,8 @@ class Settings(BaseModel):
     max_texts_per_request: int = Field(default=100_000, ge=1)
     max_text_chars: int = Field(default=100_000, ge=1)
     max_spec_bytes: int = Field(default=64 * 2**10, ge=1024)
+    max_spec_aliases: int = Field(default=32, ge=0, le=10_000)
+    max_spec_depth: int = Field(default=16, ge=4, le=200)
     max_json_depth: int = Field(default=32, ge=4, le=1000)
     max_json_values: int = Field(default=250_000, ge=1000)
     vaas_batch_texts: int = Field(default=2048, ge=1)

@@ -25,7 +25,13 @@ from typing import Any, Protocol
 
 from ..commitments import chunk_count
 from ..exceptions import SpecError
-from ..spec import Spec, installed_engine_version, parse_spec
+from ..spec import (
+    DEFAULT_SPEC_LIMITS,
+    Spec,
+    SpecLimits,
+    installed_engine_version,
+    parse_spec,
+)
 from .catalog import Catalog
 from .errors import bad_request, invalid_spec
 from .store import Store
@@ -83,10 +89,12 @@ class Resolved:
 class ModelResolver:
     """Resolves model ids and spec texts against the catalog and the caller's uploads."""
 
-    def __init__(self, store: Store, catalog: Catalog, files: ModelFiles) -> None:
+    def __init__(self, store: Store, catalog: Catalog, files: ModelFiles, *,
+                 spec_limits: SpecLimits = DEFAULT_SPEC_LIMITS) -> None:
         self._store = store
         self._catalog = catalog
         self._files = files
+        self._spec_limits = spec_limits
 
     def stored(self, spec: Spec) -> Spec:
         """``spec`` reading its files from the store (no permission check: for resumed jobs)."""
@@ -110,7 +118,7 @@ class ModelResolver:
         Refusals are ``invalid_spec`` naming the field.
         """
         try:
-            spec = parse_spec(text)
+            spec = parse_spec(text, limits=self._spec_limits)
         except SpecError as exc:
             raise invalid_spec(exc.message, field=exc.path) from None
         installed = installed_engine_version()
@@ -133,6 +141,10 @@ class ModelResolver:
         if reference is None:
             assert upload is not None  # the hash is a catalog model's or an upload's
             reference = parse_spec(upload.spec_yaml)
+        if spec.dimensions != reference.dimensions:
+            raise invalid_spec(f"output.dimensions: the spec says {spec.dimensions}, but model "
+                               f"{spec.model_sha256[:16]}… gives {reference.dimensions} "
+                               "dimensions", field="output.dimensions")
         return self.stored(spec), upload.id if upload is not None else None, reference
 
     def resolve(self, body: WorkBody, account_id: str) -> Resolved:

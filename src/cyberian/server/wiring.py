@@ -17,6 +17,7 @@ import shutil
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from ..spec import SpecLimits
 from .batching import VerifyBatcher
 from .catalog import Catalog
 from .config import Settings
@@ -90,7 +91,9 @@ async def start_services(settings: Settings, stack: AsyncExitStack) -> Services:
                       preload=catalog.specs())
     stack.push_async_callback(pool.close)
     await pool.start()
-    resolver = ModelResolver(store, catalog, files)
+    resolver = ModelResolver(store, catalog, files, spec_limits=SpecLimits(
+        max_bytes=settings.max_spec_bytes, max_aliases=settings.max_spec_aliases,
+        max_depth=settings.max_spec_depth))
     limits = RequestLimits.from_settings(settings)
     quotas = QuotaBook(store, settings.tiers)
     events = JobEvents()

@@ -251,3 +251,37 @@ def test_a_job_on_a_model_with_non_finite_outputs_fails(server: LiveServer,
     assert job["status"] == "FAILED"
     assert "non-finite" in job["error"]
     assert job["receipt_id"] is None
+
+
+def test_yaml_alias_and_depth_limits_are_server_settings(tiny: Spec, catalog_dir: Path,
+                                                         tmp_path: Path) -> None:
+    from server_harness import running_server
+
+    document = tiny.hashed_document()
+    one_alias = yaml.safe_dump(document).replace("name: tiny", "name: &n tiny") + "x-ref: *n\n"
+    with running_server(tmp_path, catalog_dir, env={"CYBERIAN_MAX_SPEC_ALIASES": "0",
+                                                    "CYBERIAN_MAX_SPEC_DEPTH": "4"}) as strict:
+        account = strict.account()
+        client = strict.client(account)
+        aliased = client.post("/jobs", json={"spec_yaml": one_alias, "input_texts": ["a"]})
+        assert aliased.status_code == 400, aliased.text
+        assert aliased.json()["error"] == "invalid_spec"
+        assert "max_aliases" in aliased.json()["message"]
+        deep = yaml.safe_dump(document) + "x-deep: [[[[[1]]]]]\n"
+        nested = client.post("/jobs", json={"spec_yaml": deep, "input_texts": ["a"]})
+        assert nested.status_code == 400, nested.text
+        assert "max_depth" in nested.json()["message"]
+        assert strict.scalar("SELECT COUNT(*) FROM jobs WHERE account_id = ?", (account.id,)) == 0
+
+
+def test_a_spec_whose_dimensions_the_model_cannot_give_is_refused_up_front(
+        server: LiveServer, tiny: Spec) -> None:
+    document = tiny.hashed_document()
+    document["output"]["dimensions"] = 1
+    account = server.account()
+    client = server.client(account)
+    response = client.post("/jobs", json={"spec_yaml": yaml.safe_dump(document),
+                                          "input_texts": ["a"]})
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "output.dimensions"
+    assert server.scalar("SELECT COUNT(*) FROM jobs WHERE account_id = ?", (account.id,)) == 0
