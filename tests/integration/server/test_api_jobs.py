@@ -106,13 +106,15 @@ def test_spec_dialect_settles_and_ignores_file_paths(server: LiveServer, tiny: S
 
 def test_execution_error_fails_the_job_and_refunds(server: LiveServer,
                                                    catalog_dir: Path) -> None:
-    text = spec_text(catalog_dir / "tiny.yaml", **{"dimensions: 32": "dimensions: 16"})
+    # (wrong dimensions used to be the example; they are refused before a job exists now)
+    text = spec_text(catalog_dir / "tiny.yaml",
+                     **{"output: last_hidden_state": "output: pooler_output"})
     account = server.account()
     client = server.client(account)
     job = submit(server, client, {"spec_yaml": text, "input_texts": texts(6)})
     final = wait_settled(client, job["id"])
     assert final["status"] == "FAILED"
-    assert "output.dimensions" in final["error"]
+    assert "pooler_output" in final["error"]  # the runtime names the missing output
     assert final["receipt_id"] is None
     refused = client.get(f"/jobs/{job['id']}/output")
     assert refused.status_code == 409
