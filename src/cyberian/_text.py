@@ -9,7 +9,7 @@ from __future__ import annotations
 import reprlib
 from typing import Any, Final
 
-__all__ = ["MAX_VALUE_CHARS", "brief", "clip"]
+__all__ = ["MAX_VALUE_CHARS", "brief", "clip", "lone_surrogate"]
 
 MAX_VALUE_CHARS: Final = 80
 """Longest quotation of a value (or key) in an error message."""
@@ -33,3 +33,14 @@ def brief(value: Any, *, limit: int = MAX_VALUE_CHARS) -> str:
         # repr() of an int past Python's 4,300-digit limit raises; say how big it is instead
         return clip(f"an integer of {value.bit_length()} bits", limit)
     return clip(_REPR.repr(value), limit)
+
+
+def lone_surrogate(text: str) -> int | None:
+    """Where ``text``'s first lone surrogate is (no Unicode scalar value), or ``None``."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return int(exc.start)
+    return None

@@ -33,6 +33,7 @@ __all__ = [
     "CLASSES",
     "CpuClass",
     "class_of_level",
+    "cpu_class",
     "cpu_features",
     "describe_class",
     "isa_flags",
@@ -143,6 +144,11 @@ def class_of_level(level: str) -> str:
         if level in cpu_class.levels:
             return cpu_class.name
     return level
+
+
+def cpu_class() -> str:
+    """This process's CPU class (``x86_64-fma`` on an AVX2 or AVX-512 x86-64 CPU)."""
+    return class_of_level(isa_level())
 
 
 def normalise_class(name: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .cpuclass import class_of_level, isa_flags, isa_level
+from .cpuclass import cpu_class, isa_flags, isa_level
 
 __all__ = ["cpu_class", "cpu_info", "environment_manifest", "package_version"]
 
@@ -65,11 +65,6 @@ def _logical_cpus() -> int:
     import os  # noqa: PLC0415
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def cpu_class() -> str:
-    """The CPU class results are reproducible within, e.g. ``x86_64-fma``."""
-    return class_of_level(isa_level())
 
 
 def environment_manifest(

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from ._json import loads_json
+from ._text import lone_surrogate
 from .exceptions import InputError
 
 __all__ = ["parse_texts", "read_texts"]
@@ -68,12 +69,11 @@ def _json_lines(text: str, source: str) -> list[str]:
 
 def _valid_unicode(text: str, where: str) -> str:
     """``text`` if it is valid Unicode (encodable as UTF-8); a lone surrogate is refused."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
+    position = lone_surrogate(text)
+    if position is not None:
         raise InputError(f'{where}: "text" is not valid Unicode: lone surrogate '
-                         f"U+{ord(text[exc.start]):04X} at character {exc.start} "
-                         "(JSON \\u escapes must pair surrogates)") from None
+                         f"U+{ord(text[position]):04X} at character {position} "
+                         "(JSON \\u escapes must pair surrogates)")
     return text
 
 

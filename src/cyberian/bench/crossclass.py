@@ -293,7 +293,7 @@ def run_ops(*, only: Sequence[str] | None = None, seed: int = 0,
 
 def render_ops(report: OpsReport) -> str:
     """A markdown table: one row per op, one column per emulated target, vs the native run."""
-    from ..models.portable_ops import PORTABLE_FP32_OPS  # noqa: PLC0415
+    from ..models.portable_ops import FUSED_FP32_OPS, PORTABLE_FP32_OPS  # noqa: PLC0415
 
     native, others = report.runs[0], [r for r in report.runs[1:] if r.result is not None]
     header = [f"{r.target.name} ({class_of_level(str(r.isa_level))})" for r in others]
@@ -305,7 +305,9 @@ def render_ops(report: OpsReport) -> str:
     for index, op in enumerate(report.ops):
         cells = ["same" if column[index] == reference[index] else "**differs**"
                  for column in columns]
-        used = "yes" if op.split()[0] in PORTABLE_FP32_OPS else "no"
+        name = op.split()[0]
+        used = ("yes" if name in PORTABLE_FP32_OPS
+                else "runs (fused by the optimiser)" if name in FUSED_FP32_OPS else "no")
         lines.append(f"| {op} | {' | '.join(cells)} | {used} |")
     lines += [f"NOT RUN {r.target.name}: {r.error}" for r in report.runs if r.result is None]
     return "\n".join(lines) + "\n"

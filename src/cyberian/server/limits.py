@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._text import lone_surrogate
 from .config import Settings
 from .errors import InvalidRequestError, RequestTooLargeError
 from .model_resolver import WorkBody
@@ -38,17 +39,6 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _strings(item, f"{path}.{index}")
-
-
-def _not_unicode(text: str) -> int | None:
-    """The position of the first lone surrogate in ``text``, or ``None``."""
-    if text.isascii():
-        return None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return exc.start
-    return None
 
 
 def _refuse_surrogate(field: str, text: str, position: int) -> InvalidRequestError:
@@ -94,7 +84,7 @@ class RequestLimits:
             if name in _TEXT_FIELDS:
                 continue
             for where, text in _strings(value, name):
-                position = _not_unicode(text)
+                position = lone_surrogate(text)
                 if position is not None:
                     raise _refuse_surrogate(where, text, position)
 
@@ -105,6 +95,6 @@ class RequestLimits:
                     f"{field}.{index}: a text of {len(text)} characters; the limit is "
                     f"{self.max_text_chars} (setting max_text_chars)", field=f"{field}.{index}",
                     limit=self.max_text_chars, requested=len(text), setting="max_text_chars")
-            position = _not_unicode(text)
+            position = lone_surrogate(text)
             if position is not None:
                 raise _refuse_surrogate(f"{field}.{index}", text, position)

@@ -31,8 +31,7 @@ import uuid
 from typing import Any, Final, Protocol
 
 from ..commitments import ChunkCommitment, chunk_count, is_commitment
-from ..cpuclass import describe_class, normalise_class, reproduces
-from ..environment import cpu_class
+from ..cpuclass import cpu_class, describe_class, normalise_class, reproduces
 from ..receipts import ReplayRecord, build_receipt_body, sign_receipt
 from ..sampling import new_nonce, resolve_sampling
 from . import idempotency
