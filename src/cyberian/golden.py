@@ -9,7 +9,6 @@ engine or library upgrade that moves a single bit is caught and explained.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from ._json import loads_json
 from .exceptions import GoldenMismatchError, InputError
 from .prover import ChunkResult
 
@@ -45,7 +45,7 @@ def golden_document(spec_hash: str, chunks: Sequence[ChunkResult], output_commit
 def load_golden(path: Path) -> dict[str, Any]:
     """Read and sanity-check a golden file."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = loads_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: no such golden file") from None
     except (OSError, ValueError) as exc:

@@ -246,3 +246,12 @@ def test_an_alias_bomb_spec_is_one_short_line_exit_2(tmp_path: Path, texts_file:
     line = one_error_line(result)
     assert len(line) < 500
     assert "limit max_aliases" in line
+
+
+def test_a_deeply_nested_golden_file_is_one_line_exit_2(tiny_spec_path: Path, texts_file: Path,
+                                                         tmp_path: Path) -> None:
+    golden = tmp_path / "deep.json"
+    golden.write_text("[" * 5000 + "]" * 5000, encoding="utf-8")
+    result = run(tiny_spec_path, texts_file, "--golden", golden, "-q")
+    assert result.exit_code == 2
+    assert "nested deeper than" in one_error_line(result)
