@@ -21,7 +21,7 @@ from .spec import Spec
 
 __all__ = ["ChunkResult", "Proof", "Prover"]
 
-_WINDOW_TEXTS = 2048
+_WINDOW_TEXTS = 8192
 """Texts tokenised and run together (rounded up to whole chunks): the only window."""
 
 

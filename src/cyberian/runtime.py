@@ -12,6 +12,16 @@ padding-invariant and each GEMM row is computed alone (the test suite checks
 a text alone against the same text inside batches, at several positions and
 padded to several lengths, bit for bit).
 
+The run's threads are spent as *lanes*: by default each thread runs whole
+batches of its own through the one shared session (``session.run`` is
+thread-safe and releases the GIL), with one intra-op thread per call. On two
+cores that measured 9-15 % faster, and far steadier, than two intra-op threads
+synchronising at every operator (docs/BENCHMARKS.md). It cannot change bits:
+a row depends neither on its batch nor on the intra-op thread count.
+
+The model file is read once: its SHA-256 is checked on the very bytes the
+session is then built from, so what runs is exactly what was pinned.
+
 Pooling and normalisation use one fixed summation order, independent of SIMD
 width and library dispatch:
 
@@ -31,6 +41,7 @@ it into a row of zeros.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import numpy as np
@@ -44,7 +55,8 @@ from .tokenization import PinnedTokenizer, TokenIds
 __all__ = ["DEFAULT_MAX_BATCH_TOKENS", "Runtime", "plan_batches", "pool_rows"]
 
 DEFAULT_MAX_BATCH_TOKENS: Final = 512
-"""Padded tokens per inference batch (measured fastest on a 2-core AVX2 machine)."""
+"""Padded tokens per inference batch: measured best, or within noise of the best, on
+2-core AVX2 (Zen 1) and AVX-512 (Zen 4) machines, with and without lanes."""
 
 _MAX_BATCH_ROWS: Final = 64
 _KNOWN_INPUTS: Final = ("input_ids", "attention_mask", "token_type_ids")
@@ -78,7 +90,8 @@ def pool_rows(states: npt.NDArray[np.float32], lengths: Sequence[int], *, poolin
               normalize: bool) -> Rows:
     """Pooled (and optionally L2-normalised) float32 rows from token states (B, L, H).
 
-    Row ``r`` reads only ``states[r, :lengths[r]]``, so padding never enters the sum.
+    Row ``r`` reads only ``states[r, :lengths[r]]``, so padding never enters the sum:
+    the running sum is read at the row's last real token.
     A non-finite pooled value raises :class:`SpecError` (``model.output``).
     """
     if pooling == "none":
@@ -86,10 +99,12 @@ def pool_rows(states: npt.NDArray[np.float32], lengths: Sequence[int], *, poolin
     elif pooling == "cls":
         pooled = np.asarray(states[:, 0, :], dtype=np.float64)
     else:
-        pooled = np.empty((states.shape[0], states.shape[2]), dtype=np.float64)
-        for row, length in enumerate(lengths):
-            tokens = np.asarray(states[row, :length, :], dtype=np.float64)
-            pooled[row] = np.cumsum(tokens, axis=0)[-1] / length
+        counts = np.asarray(lengths, dtype=np.int64)
+        if (counts < 1).any():
+            raise SpecError("the tokenizer gave a text no tokens at all, so it has no mean; "
+                            "a BERT tokenizer adds [CLS] and [SEP]", path="tokenizer.file")
+        running = np.cumsum(np.asarray(states, dtype=np.float64), axis=1)
+        pooled = running[np.arange(len(counts)), counts - 1] / counts[:, None]
     if not np.isfinite(pooled).all():
         rows = int(np.count_nonzero(~np.isfinite(pooled).reshape(len(pooled), -1).all(axis=1)))
         raise SpecError(f"the model produced non-finite values (NaN or infinity) for {rows} of "
@@ -105,18 +120,27 @@ class Runtime:
 
     def __init__(self, spec: Spec, *, allow_engine_drift: bool = False,
                  max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, lanes: int | None = None) -> None:
         """Check the engine and file pins, then open the session.
 
-        ``threads`` overrides ``runtime.intra_op_threads`` for speed only: the
-        output bytes do not depend on it (the determinism tests prove it).
+        ``threads`` overrides ``runtime.intra_op_threads``: the CPU threads the
+        run uses. ``lanes`` of them (default: all) run batches concurrently,
+        each call with ``threads // lanes`` intra-op threads. Both are for
+        speed only: the output bytes depend on neither (the determinism tests
+        prove it).
         """
         drift = check_engine(spec, allow_drift=allow_engine_drift)
-        spec.check_pins()
+        self.threads = threads or int(spec.runtime["intra_op_threads"])
+        self.lanes = lanes or self.threads
+        if not 1 <= self.lanes <= self.threads:
+            raise ValueError(f"lanes={lanes} must be between 1 and threads={self.threads}")
+        model = spec.pinned_bytes("model")
         self.spec = spec
         self.max_batch_tokens = max_batch_tokens
-        self.tokenizer = PinnedTokenizer(spec.tokenizer_path, max_length=spec.max_length)
-        self._session = _make_session(spec, threads)
+        self.tokenizer = PinnedTokenizer.from_json(spec.pinned_bytes("tokenizer"),
+                                                   max_length=spec.max_length)
+        self._session = _make_session(spec, model, self.threads // self.lanes)
+        del model
         self._inputs = _graph_inputs(self._session)
         self._output = _graph_output(self._session, spec)
         self.manifest: dict[str, Any] = environment_manifest(
@@ -132,8 +156,18 @@ class Runtime:
         """Output rows for already-tokenised texts, in the order given."""
         out = np.empty((len(encoded), self.spec.dimensions), dtype=np.float32)
         lengths = [len(ids) for ids in encoded]
-        for batch in plan_batches(lengths, max_batch_tokens=self.max_batch_tokens):
-            out[batch] = self.run_batch([encoded[i] for i in batch])
+        batches = plan_batches(lengths, max_batch_tokens=self.max_batch_tokens)
+        if self.lanes == 1 or len(batches) == 1:
+            for batch in batches:
+                out[batch] = self.run_batch([encoded[i] for i in batch])
+            return out
+        # the most padded tokens first, so the lanes finish together
+        batches.sort(key=lambda batch: -len(batch) * lengths[batch[-1]])
+        with ThreadPoolExecutor(self.lanes, thread_name_prefix="cyberian-lane") as lanes:
+            results = lanes.map(lambda batch: self.run_batch([encoded[i] for i in batch]),
+                                batches)
+            for batch, rows in zip(batches, results, strict=True):
+                out[batch] = rows
         return out
 
     def run_batch(self, encoded: Sequence[TokenIds], *, pad_to: int | None = None) -> Rows:
@@ -157,7 +191,7 @@ class Runtime:
                          normalize=self.spec.normalize)
 
 
-def _make_session(spec: Spec, threads: int | None) -> Any:
+def _make_session(spec: Spec, model: bytes, intra_op_threads: int) -> Any:
     import onnxruntime as ort  # noqa: PLC0415 - heavy import
 
     levels = {
@@ -168,7 +202,7 @@ def _make_session(spec: Spec, threads: int | None) -> Any:
     }
     runtime = spec.runtime
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or int(runtime["intra_op_threads"])
+    options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = int(runtime["inter_op_threads"])
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = levels[str(runtime["graph_optimization"])]
@@ -182,8 +216,7 @@ def _make_session(spec: Spec, threads: int | None) -> Any:
     ):
         options.add_session_config_entry(key, value)
     try:
-        return ort.InferenceSession(str(spec.model_path), options,
-                                    providers=[str(runtime["provider"])])
+        return ort.InferenceSession(model, options, providers=[str(runtime["provider"])])
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
         raise SpecError(f"ONNX Runtime cannot load {spec.model_path}: {exc}",
                         path="model.file") from None

@@ -27,16 +27,29 @@ TokenIds = npt.NDArray[np.int64]
 class PinnedTokenizer:
     """A ``tokenizers`` tokenizer with its truncation and padding fixed by the spec."""
 
-    def __init__(self, path: Path, *, max_length: int) -> None:
-        try:
-            tokenizer = Tokenizer.from_file(str(path))
-        except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
-            raise SpecError(f"cannot load {path}: {exc}", path="tokenizer.file") from None
+    def __init__(self, tokenizer: Tokenizer, *, max_length: int) -> None:
+        """Wrap ``tokenizer``, overriding whatever truncation and padding it carries."""
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length, stride=0, strategy="longest_first",
                                     direction="right")
         self._tokenizer = tokenizer
         self.max_length = max_length
+
+    @classmethod
+    def from_file(cls, path: Path, *, max_length: int) -> PinnedTokenizer:
+        """The tokenizer in the tokenizer.json at ``path``."""
+        try:
+            return cls(Tokenizer.from_file(str(path)), max_length=max_length)
+        except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+            raise SpecError(f"cannot load {path}: {exc}", path="tokenizer.file") from None
+
+    @classmethod
+    def from_json(cls, data: bytes, *, max_length: int) -> PinnedTokenizer:
+        """The tokenizer in the bytes of a tokenizer.json (checked against its pin first)."""
+        try:
+            return cls(Tokenizer.from_str(data.decode("utf-8")), max_length=max_length)
+        except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+            raise SpecError(f"cannot load the tokenizer: {exc}", path="tokenizer.file") from None
 
     def encode(self, texts: Sequence[str]) -> list[TokenIds]:
         """Token ids of each text (special tokens added, truncated, unpadded)."""

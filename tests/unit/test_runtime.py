@@ -141,8 +141,8 @@ def test_tokenizer_json_padding_settings_are_ignored(tiny_spec: Spec, tmp_path: 
     path.write_text(json.dumps(document), encoding="utf-8")
     from cyberian.tokenization import PinnedTokenizer
 
-    pinned = PinnedTokenizer(path, max_length=tiny_spec.max_length)
-    reference = PinnedTokenizer(tiny_spec.tokenizer_path, max_length=tiny_spec.max_length)
+    pinned = PinnedTokenizer.from_file(path, max_length=tiny_spec.max_length)
+    reference = PinnedTokenizer.from_file(tiny_spec.tokenizer_path, max_length=tiny_spec.max_length)
     for a, b in zip(pinned.encode(TEXTS), reference.encode(TEXTS), strict=True):
         assert a.tolist() == b.tolist()
 

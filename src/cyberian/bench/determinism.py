@@ -74,7 +74,7 @@ def run_cells(spec_path: Path, texts: Sequence[str], todo: Sequence[Cell], *,
     from ..spec import load_spec  # noqa: PLC0415
 
     spec = load_spec(spec_path)
-    runtimes = {t: Runtime(spec, threads=t) for t in sorted({c.threads for c in todo})}
+    runtimes = {t: Runtime(spec, threads=t, lanes=1) for t in sorted({c.threads for c in todo})}
     encoded = runtimes[todo[0].threads].tokenizer.encode(texts)
     results = []
     for cell in todo:

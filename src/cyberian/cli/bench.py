@@ -73,7 +73,7 @@ def throughput(spec_file: Path, texts_file: Path | None, threads: int | None, re
                                   encoding="utf-8")
             report.commands = measure_commands(
                 spec_file, texts_path, threads=report.threads,
-                st_script=shipped_dir("benchmarks") / "st_embed.py")
+                st_script=shipped_dir("benchmarks") / "st_embed.py", repeats=repeats)
     markdown = render_markdown(report)
     if commands:
         click.echo(markdown.splitlines()[-1])

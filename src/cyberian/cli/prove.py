@@ -133,9 +133,6 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     from ..inputs import read_texts  # noqa: PLC0415
     from ..models.build import ensure_model_files  # noqa: PLC0415
     from ..spec import load_spec  # noqa: PLC0415
-    from ._embedded import embedded_verifier  # noqa: PLC0415
-    from ._verify import Verifier, certify, remote_verifier  # noqa: PLC0415
-
     _check_options(expect, golden, write_golden, receipt, signing_key, verify, server)
     spec = load_spec(spec_file)
     texts = read_texts(texts_file)
@@ -148,6 +145,9 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     prover = prover_for(spec, allow_engine_drift, threads)  # the one engine check
     if verify and "engine_drift" in prover.manifest:
         raise click.UsageError("--verify cannot certify a run under engine drift")
+    if verify:  # the HTTP client and the embedded server load only when asked for
+        from ._embedded import embedded_verifier  # noqa: PLC0415
+        from ._verify import Verifier, certify, remote_verifier  # noqa: PLC0415
     remote = remote_verifier(server) if verify else None
     with contextlib.ExitStack() as stack:
         wait_embedded = (stack.enter_context(embedded_verifier(spec, threads=threads))

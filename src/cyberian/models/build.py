@@ -9,11 +9,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from safetensors.numpy import load as load_safetensors
-
 from ..exceptions import ModelBuildError
 from ..spec import Spec
-from .bert import BUILDER_VERSION, BertConfig, build_bert_graph, serialize_model
 from .recipes import Recipe, find_recipe
 from .weights import fetch_weights
 
@@ -56,6 +53,14 @@ def _check(what: str, data: bytes, expected: str) -> str:
 
 def build_recipe(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = None) -> BuiltModel:
     """Build ``recipe`` into ``out_dir``; refuses to write files that miss their pins."""
+    from safetensors.numpy import load as load_safetensors  # noqa: PLC0415 - only to build
+    from .bert import (  # noqa: PLC0415 - imports onnx: only to build
+        BUILDER_VERSION,
+        BertConfig,
+        build_bert_graph,
+        serialize_model,
+    )
+
     if recipe.builder != "bert" or recipe.builder_version != BUILDER_VERSION:
         raise ModelBuildError(
             f"recipe {recipe.name} needs builder {recipe.builder} v{recipe.builder_version}; "
