@@ -40,9 +40,9 @@ it into a row of zeros.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +52,7 @@ from .exceptions import SpecError
 from .spec import Spec, check_engine, installed_engine_version
 from .tokenization import PinnedTokenizer, TokenIds
 
-__all__ = ["DEFAULT_MAX_BATCH_TOKENS", "Runtime", "plan_batches", "pool_rows"]
+__all__ = ["DEFAULT_MAX_BATCH_TOKENS", "Runtime", "in_lanes", "plan_batches", "pool_rows"]
 
 DEFAULT_MAX_BATCH_TOKENS: Final = 512
 """Padded tokens per inference batch: measured best, or within noise of the best, on
@@ -61,11 +61,16 @@ DEFAULT_MAX_BATCH_TOKENS: Final = 512
 _MAX_BATCH_ROWS: Final = 64
 _KNOWN_INPUTS: Final = ("input_ids", "attention_mask", "token_type_ids")
 Rows = npt.NDArray[np.float32]
+_Result = TypeVar("_Result")
 
 
 def plan_batches(lengths: Sequence[int], *, max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-                 max_batch_rows: int = _MAX_BATCH_ROWS) -> list[list[int]]:
-    """Indices grouped into batches: sorted by length, each within the padded-token budget."""
+                 max_batch_rows: int = _MAX_BATCH_ROWS, min_batches: int = 1) -> list[list[int]]:
+    """Indices grouped into batches: sorted by length, each within the padded-token budget.
+
+    When that gives fewer than ``min_batches`` batches (one per lane), the
+    largest are halved until there are enough, or every batch is one text.
+    """
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     batches: list[list[int]] = []
     current: list[int] = []
@@ -78,7 +83,36 @@ def plan_batches(lengths: Sequence[int], *, max_batch_tokens: int = DEFAULT_MAX_
         current.append(index)
     if current:
         batches.append(current)
+    while len(batches) < min_batches:
+        splittable = [b for b in batches if len(b) > 1]
+        if not splittable:
+            break
+        largest = max(splittable, key=lambda b: len(b) * lengths[b[-1]])
+        at = batches.index(largest)
+        batches[at:at + 1] = [largest[:len(largest) // 2], largest[len(largest) // 2:]]
     return batches
+
+
+def in_lanes(run: Callable[[list[int]], _Result], batches: Sequence[list[int]],
+             lengths: Sequence[int], lanes: int) -> Iterator[tuple[list[int], _Result]]:
+    """``(batch, run(batch))`` for every batch, ``lanes`` of them running at a time.
+
+    Batches start largest first (padded tokens, from ``lengths``), so the
+    lanes finish together; with one lane, or one batch, they run in turn here.
+    """
+    if lanes == 1 or len(batches) <= 1:
+        for batch in batches:
+            yield batch, run(batch)
+        return
+    ordered = sorted(batches, key=lambda batch: -len(batch) * max(lengths[i] for i in batch))
+    with ThreadPoolExecutor(lanes, thread_name_prefix="cyberian-lane") as pool:
+        futures = [pool.submit(run, batch) for batch in ordered]
+        try:
+            for batch, future in zip(ordered, futures, strict=True):
+                yield batch, future.result()
+        finally:  # an error, or a consumer that stops early: drop what has not started
+            for future in futures:
+                future.cancel()
 
 
 def _l2_normalise(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -130,10 +164,10 @@ class Runtime:
         prove it).
         """
         drift = check_engine(spec, allow_drift=allow_engine_drift)
-        self.threads = threads or int(spec.runtime["intra_op_threads"])
-        self.lanes = lanes or self.threads
+        self.threads = int(spec.runtime["intra_op_threads"]) if threads is None else threads
+        self.lanes = self.threads if lanes is None else lanes
         if not 1 <= self.lanes <= self.threads:
-            raise ValueError(f"lanes={lanes} must be between 1 and threads={self.threads}")
+            raise ValueError(f"lanes={self.lanes} must be between 1 and threads={self.threads}")
         model = spec.pinned_bytes("model")
         self.spec = spec
         self.max_batch_tokens = max_batch_tokens
@@ -156,18 +190,11 @@ class Runtime:
         """Output rows for already-tokenised texts, in the order given."""
         out = np.empty((len(encoded), self.spec.dimensions), dtype=np.float32)
         lengths = [len(ids) for ids in encoded]
-        batches = plan_batches(lengths, max_batch_tokens=self.max_batch_tokens)
-        if self.lanes == 1 or len(batches) == 1:
-            for batch in batches:
-                out[batch] = self.run_batch([encoded[i] for i in batch])
-            return out
-        # the most padded tokens first, so the lanes finish together
-        batches.sort(key=lambda batch: -len(batch) * lengths[batch[-1]])
-        with ThreadPoolExecutor(self.lanes, thread_name_prefix="cyberian-lane") as lanes:
-            results = lanes.map(lambda batch: self.run_batch([encoded[i] for i in batch]),
-                                batches)
-            for batch, rows in zip(batches, results, strict=True):
-                out[batch] = rows
+        batches = plan_batches(lengths, max_batch_tokens=self.max_batch_tokens,
+                               min_batches=self.lanes)
+        for batch, rows in in_lanes(lambda batch: self.run_batch([encoded[i] for i in batch]),
+                                    batches, lengths, self.lanes):
+            out[batch] = rows
         return out
 
     def run_batch(self, encoded: Sequence[TokenIds], *, pad_to: int | None = None) -> Rows:

@@ -103,7 +103,8 @@ def test_single_op_evidence_behind_the_allow_list() -> None:
     by_op = {op: i for i, op in enumerate(report.ops)}
     allowed = set(PORTABLE_FP32_OPS) | set(FUSED_FP32_OPS)
     measured = [op for op in report.ops if op in allowed]
-    assert {"MatMul", "Exp", "Erf", "LayerNormalization", "BiasGelu"} <= set(measured)
+    assert {"MatMul", "Gemm", "FusedMatMul", "Exp", "Erf", "LayerNormalization",
+            "Gelu"} <= set(measured)
     if NATIVE_IS_FMA:
         assert [op for op in measured if native[by_op[op]] != avx2[by_op[op]]] == []
     assert sse[by_op["MatMul"]] != avx2[by_op["MatMul"]]  # the emulator really changes kernels

@@ -45,7 +45,7 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def runtime(real_spec: Spec) -> Runtime:
-    return Runtime(real_spec)
+    return Runtime(real_spec, lanes=1)  # these tests call run_batch: one batch, every thread
 
 
 def test_a_fresh_build_reproduces_the_pinned_hashes(real_spec: Spec, tmp_path: Path) -> None:

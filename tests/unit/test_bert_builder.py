@@ -64,7 +64,7 @@ def test_graph_uses_exact_erf_gelu_and_no_approximation() -> None:
     ops = {node.op_type for node in onnx.load_from_string(tiny_bytes()).graph.node}
     assert "Erf" in ops
     assert "Tanh" not in ops
-    assert {"LayerNormalization", "ReduceMax", "Exp", "MatMul"} <= ops
+    assert {"LayerNormalization", "ReduceMax", "Exp", "MatMul", "Gemm"} <= ops
     assert "Softmax" not in ops  # spelled out: MLAS's Softmax rounds per SIMD width
 
 
@@ -134,3 +134,23 @@ def test_onnx_token_states_match_an_independent_numpy_forward(length: int) -> No
     expected = reference_forward(weights, json.loads(json.dumps(TINY_CONFIG.as_dict())),
                                  ids.tolist())
     assert np.abs(states[0] - expected).max() <= 1e-5
+
+
+def test_the_optimiser_reads_every_per_head_operand_in_place(tmp_path: Path) -> None:
+    # builder v3's layout: sequence-major token rows, so ONNX Runtime folds the q, k and v
+    # transposes into the attention GEMMs (FusedMatMul with transBatch): one Transpose per
+    # layer is left (the context), plus the ids, the type ids and the output
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.log_severity_level = 3
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    ort.InferenceSession(tiny_bytes(), options, providers=["CPUExecutionProvider"])
+    nodes = onnx.load(options.optimized_model_filepath).graph.node
+    layers = TINY_CONFIG.num_hidden_layers
+    assert sum(node.op_type == "Transpose" for node in nodes) == layers + 3
+    fused = [node for node in nodes if node.op_type == "FusedMatMul"]
+    assert len(fused) == 2 * layers
+    for node in fused:
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert attributes["transBatchB"] == 1
+    assert not any(node.op_type == "MatMul" for node in nodes)  # projections are Gemm

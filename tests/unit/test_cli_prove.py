@@ -255,3 +255,24 @@ def test_a_deeply_nested_golden_file_is_one_line_exit_2(tiny_spec_path: Path, te
     result = run(tiny_spec_path, texts_file, "--golden", golden, "-q")
     assert result.exit_code == 2
     assert "nested deeper than" in one_error_line(result)
+
+
+def test_proving_a_built_model_loads_neither_the_builder_nor_the_verify_stack(
+        tiny_spec_path: Path, texts_file: Path) -> None:
+    # onnx (the builder's dependency) costs ~0.7 s to import, httpx and the server more:
+    # start-up is part of every whole-command run, so a plain prove must not pay for them
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from cyberian.cli.prove import main\n"
+        "try:\n"
+        "    main([sys.argv[1], sys.argv[2], '-q'])\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "print(sorted(m for m in ('onnx', 'httpx', 'fastapi', 'uvicorn') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tiny_spec_path), str(texts_file)],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from cyberian.exceptions import SpecError
-from cyberian.runtime import Runtime, plan_batches, pool_rows
+from cyberian.runtime import Runtime, in_lanes, plan_batches, pool_rows
 from cyberian.spec import Spec, load_spec
 
 TEXTS = [
@@ -103,6 +103,87 @@ def test_intra_op_threads_do_not_change_bytes(tiny_spec: Spec) -> None:
     two = Runtime(tiny_spec.replace(runtime={"intra_op_threads": 2})).embed(texts)
     override = Runtime(tiny_spec, threads=2).embed(texts)
     assert one.tobytes() == two.tobytes() == override.tobytes()
+
+
+def test_lanes_do_not_change_bytes(tiny_spec: Spec) -> None:
+    texts = corpus(300, seed=8)
+    lanes = Runtime(tiny_spec, threads=2)  # the default: two lanes of one intra-op thread
+    assert lanes.lanes == 2
+    intra = Runtime(tiny_spec, threads=2, lanes=1)  # one lane of two intra-op threads
+    assert len(plan_batches([len(ids) for ids in lanes.tokenizer.encode(texts)])) > 4
+    assert lanes.embed(texts).tobytes() == intra.embed(texts).tobytes()
+    assert lanes.embed(texts).tobytes() == Runtime(tiny_spec, threads=1).embed(texts).tobytes()
+
+
+@pytest.mark.parametrize("lanes", [0, 3])
+def test_lanes_must_fit_in_the_threads(tiny_spec: Spec, lanes: int) -> None:
+    with pytest.raises(ValueError, match="lanes"):
+        Runtime(tiny_spec, threads=2, lanes=lanes)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_a_small_input_is_spread_over_the_lanes(count: int) -> None:
+    lengths = [5 + i for i in range(count)]
+    batches = plan_batches(lengths, min_batches=2)
+    assert sorted(i for b in batches for i in b) == list(range(count))
+    assert len(batches) == min(2, count)  # one batch per lane when there are texts enough
+    assert all(b == sorted(b, key=lambda i: (lengths[i], i)) for b in batches)
+
+
+def test_in_lanes_returns_every_batch_once_largest_first() -> None:
+    lengths = [3, 9, 1, 4, 4, 7]
+    batches = [[2], [0, 3, 4], [5], [1]]
+    seen = list(in_lanes(lambda batch: sum(lengths[i] for i in batch), batches, lengths, 2))
+    assert sorted(tuple(b) for b, _ in seen) == sorted(tuple(b) for b in batches)
+    assert all(result == sum(lengths[i] for i in batch) for batch, result in seen)
+    assert seen[0][0] == [0, 3, 4]  # 3 rows x 4 tokens: the most padded tokens first
+
+
+def test_in_lanes_stops_at_the_first_error_and_drops_work_not_started() -> None:
+    started: list[int] = []
+
+    def run(batch: list[int]) -> int:
+        started.append(batch[0])
+        if batch[0] == 0:
+            raise RuntimeError("batch 0 failed")
+        return batch[0]
+
+    batches = [[i] for i in range(200)]
+    with pytest.raises(RuntimeError, match="batch 0 failed"):
+        list(in_lanes(run, batches, [1] * 200, 2))
+    assert len(started) < 200
+
+
+def test_pooling_is_the_sequential_float64_sum_of_real_tokens() -> None:
+    rng = np.random.default_rng(9)
+    states = rng.standard_normal((5, 11, 8)).astype(np.float32)
+    lengths = [11, 1, 6, 3, 9]
+    rows = pool_rows(states, lengths, pooling="mean", normalize=False)
+    for row, length in enumerate(lengths):
+        total = 0.0
+        for token in range(length):  # one float64 add at a time, in token order
+            total_vector = states[row, token].astype(np.float64)
+            total = total + total_vector
+        assert rows[row].tobytes() == (total / length).astype(np.float32).tobytes()
+
+
+def test_the_runtime_loads_exactly_the_pinned_bytes(tiny_spec: Spec, tmp_path: Path) -> None:
+    import hashlib
+    import shutil
+
+    from cyberian.exceptions import PinMismatchError
+
+    data = tiny_spec.pinned_bytes("model")
+    assert hashlib.sha256(data).hexdigest() == tiny_spec.model_sha256
+    tampered = tmp_path / "model.onnx"
+    shutil.copy(tiny_spec.model_path, tampered)
+    with tampered.open("ab") as handle:
+        handle.write(b"\0")
+    spec = tiny_spec.with_files(tampered, tiny_spec.tokenizer_path)
+    with pytest.raises(PinMismatchError, match=r"model\.sha256"):
+        spec.pinned_bytes("model")
+    with pytest.raises(PinMismatchError):
+        Runtime(spec)
 
 
 def test_another_process_gives_the_same_bytes(tiny_spec_path: Path, runtime: Runtime) -> None:

@@ -224,15 +224,17 @@ def _cases(seed: int) -> list[tuple[str, Any, dict[str, np.ndarray[Any, Any]]]]:
     u8 = rng.integers(0, 256, (64, 384), dtype=np.uint8)
     return [
         _case("MatMul", "MatMul", {"a": normal(64, 384), "b": normal(384, 1536, scale=0.05)}),
-        _case("FusedMatMul", "FusedMatMul", {"a": normal(2, 12, 32, 32),
-                                             "b": normal(2, 12, 32, 32)},
-              domain="com.microsoft", alpha=0.125),
+        _case("Gemm", "Gemm", {"a": normal(64, 384), "b": normal(384, 1536, scale=0.05),
+                               "c": normal(1536, scale=0.1)}),
+        # the attention scores as the graph runs them: (L, B, h, d) operands read in place
+        _case("FusedMatMul", "FusedMatMul", {"a": normal(32, 2, 12, 32),
+                                             "b": normal(32, 2, 12, 32)},
+              domain="com.microsoft", alpha=0.125, transB=1, transBatchA=1, transBatchB=1),
         _case("Softmax", "Softmax", {"x": scores}, axis=-1),
         _case("Exp", "Exp", {"x": shifted}),
         _case("Erf", "Erf", {"x": x}),
         _case("Tanh", "Tanh", {"x": x}),
-        _case("BiasGelu", "BiasGelu", {"x": x, "bias": normal(1536, scale=0.1)},
-              domain="com.microsoft"),
+        _case("Gelu", "Gelu", {"x": x}, domain="com.microsoft"),
         _case("LayerNormalization", "LayerNormalization",
               {"x": normal(64, 384, scale=3.0), "gamma": normal(384) + 1,
                "beta": normal(384, scale=0.1)}, axis=-1, epsilon=1e-12),

@@ -6,7 +6,8 @@
   mean pooling with numpy.
 * :func:`tuned_onnxruntime` — ONNX Runtime with determinism traded for speed
   (all graph optimisations, the tanh GELU approximation, optionally the fused
-  ``Attention`` contrib kernel), sorted length-bucketed batches.
+  ``Attention`` contrib kernel), sorted length-bucketed batches, optionally in
+  lanes (one batch per thread at a time, as our runtime does).
 * :func:`sentence_transformers_rows` — ``sentence-transformers`` on PyTorch
   CPU (the optional ``bench`` extra), default settings (it sorts by length
   and uses batches of 32).
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..runtime import plan_batches
+from ..runtime import in_lanes, plan_batches
 
 __all__ = ["OrtVariant", "Timed", "naive_onnxruntime", "sentence_transformers_rows",
            "timed", "tuned_onnxruntime"]
@@ -106,6 +107,8 @@ class OrtVariant:
     level: str = "all"
     gelu_approximation: bool = True
     max_batch_tokens: int = 512
+    lanes: bool = False
+    """Run batches concurrently, one per thread, each with one intra-op thread."""
 
 
 def tuned_onnxruntime(variant: OrtVariant, tokenizer_path: Path, max_length: int, threads: int,
@@ -116,7 +119,7 @@ def tuned_onnxruntime(variant: OrtVariant, tokenizer_path: Path, max_length: int
     levels = {"extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
               "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1 if variant.lanes else threads
     options.graph_optimization_level = levels[variant.level]
     if variant.gelu_approximation:
         options.add_session_config_entry("optimization.enable_gelu_approximation", "1")
@@ -126,18 +129,21 @@ def tuned_onnxruntime(variant: OrtVariant, tokenizer_path: Path, max_length: int
 
     def run() -> Rows:
         encoded = [e.ids for e in tokenizer.encode_batch(list(texts))]
-        out = np.empty((len(texts), 0), dtype=np.float32)
-        for batch in plan_batches([len(ids) for ids in encoded],
-                                  max_batch_tokens=variant.max_batch_tokens):
-            width = max(len(encoded[i]) for i in batch)
-            ids = np.zeros((len(batch), width), dtype=np.int64)
+        lengths = [len(ids) for ids in encoded]
+
+        def one(batch: list[int]) -> Rows:
+            ids = np.zeros((len(batch), max(lengths[i] for i in batch)), dtype=np.int64)
             mask = np.zeros_like(ids)
             for row, index in enumerate(batch):
-                ids[row, : len(encoded[index])] = encoded[index]
-                mask[row, : len(encoded[index])] = 1
+                ids[row, : lengths[index]] = encoded[index]
+                mask[row, : lengths[index]] = 1
             (states,) = session.run(["last_hidden_state"], {
                 "input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
-            pooled = _float32_mean_pool(states, mask)
+            return _float32_mean_pool(states, mask)
+
+        out = np.empty((len(texts), 0), dtype=np.float32)
+        batches = plan_batches(lengths, max_batch_tokens=variant.max_batch_tokens)
+        for batch, pooled in in_lanes(one, batches, lengths, threads if variant.lanes else 1):
             if out.shape[1] == 0:
                 out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
             out[batch] = pooled

@@ -123,6 +123,11 @@ def _variants(spec: Spec, workdir: Path, quick: bool) -> list[OrtVariant]:
         OrtVariant("onnxruntime tuned: fused Attention kernel + GELU approx", fused),
         OrtVariant("onnxruntime tuned: fused Attention, 1024-token batches", fused,
                    max_batch_tokens=1024),
+        OrtVariant("onnxruntime tuned: fused Attention + GELU approx, lanes", fused, lanes=True),
+        OrtVariant("onnxruntime tuned: fused Attention, exact GELU, lanes", fused,
+                   gelu_approximation=False, lanes=True),
+        OrtVariant("onnxruntime tuned: all opts + GELU approx, lanes", spec.model_path,
+                   lanes=True),
     ]
 
 

@@ -7,19 +7,29 @@ little-endian raw data in a fixed order, and the IR version, opset and
 producer fields are fixed constants (never "whatever the installed onnx
 says").
 
-Layout (``B`` batch, ``L`` tokens, ``H`` hidden, ``h`` heads, ``d = H / h``)::
+Layout (``B`` batch, ``L`` tokens, ``H`` hidden, ``h`` heads, ``d = H / h``,
+``T = L * B`` token rows)::
 
     inputs   input_ids, attention_mask, token_type_ids      int64 (B, L)
-    embed    word[input_ids] + position[0..L) + type[token_type_ids]
-             -> LayerNormalization(eps from the config)
+    embed    ids read sequence-major (L, B):
+             word[ids] + position[0..L) + type[types] -> LayerNormalization
+             -> token rows x (T, H), row t = position t // B of text t % B
     mask     (1 - attention_mask) * -10000, shaped (B, 1, 1, L)
-    layer i  qkv  = x @ W_qkv + b_qkv                       one (H, 3H) GEMM
-             q, k, v -> (B, h, L, d); k transposed to (B, h, d, L)
-             p    = Softmax(q @ k / sqrt(d) + mask)
-             ctx  = (p @ v) -> (B, L, H)
-             x    = LayerNorm(x + ctx @ W_o + b_o)
-             x    = LayerNorm(x + GELU_erf(x @ W_1 + b_1) @ W_2 + b_2)
+    layer i  qkv  = Gemm(x, W_qkv, b_qkv)                   one (H, 3H + h) GEMM
+             q, k, v viewed as (L, B, h, d); their per-head transposes are
+             folded into the attention GEMMs by the optimiser (strided reads)
+             e    = Exp(s - ReduceMax(s)),  s = q @ k / sqrt(d) + mask
+             ctx  = numerator / denominator of e @ [v | 1]  -> (T, H)
+             x    = LayerNorm(x + Gemm(ctx, W_o, b_o))
+             x    = LayerNorm(x + Gemm(GELU_erf(Gemm(x, W_1, b_1)), W_2, b_2))
     output   last_hidden_state                               float32 (B, L, H)
+
+Why this shape (builder v3; measured in docs/BENCHMARKS.md): in the
+sequence-major order ``(L, B, h, d)`` is a free view of the token rows, and
+ONNX Runtime's MatMul reads ``[M, batch..., K]`` operands in place, so no
+per-head tensor is ever copied; and every projection is one ``Gemm`` whose
+bias is its starting value, so no separate pass adds it. Each output element
+is still one fixed-order FMA chain, so the bytes stay portable (docs/DETERMINISM.md).
 
 GELU is the exact ``0.5 * x * (1 + erf(x / sqrt(2)))``; no tanh approximation
 appears in the graph, and the runtime forbids the optimiser from introducing one.
@@ -49,7 +59,7 @@ __all__ = [
     "serialize_model",
 ]
 
-BUILDER_VERSION: Final = "2"
+BUILDER_VERSION: Final = "3"
 """Bumped whenever the graph layout changes (it changes every built file's hash)."""
 
 OPSET: Final = 17
@@ -143,14 +153,46 @@ def _layer_norm(g: _Graph, weights: Weights, x: str, key: str, name: str, cfg: B
     return g.op("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=cfg.layer_norm_eps)
 
 
-def _linear(g: _Graph, weights: Weights, x: str, key: str, name: str, n_in: int, n_out: int) -> str:
+def _gemm(g: _Graph, x: str, weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32],
+          name: str) -> str:
+    """``x @ weight + bias`` as one Gemm on token rows (T, n_in): the bias is C, added in."""
+    return g.op("Gemm", [x, g.const(f"{name}.weight", weight), g.const(f"{name}.bias", bias)],
+                name)
+
+
+def _dense(g: _Graph, weights: Weights, x: str, key: str, name: str, n_in: int,
+           n_out: int) -> str:
     weight = _tensor(weights, f"{key}.weight", (n_out, n_in)).T
-    bias = _tensor(weights, f"{key}.bias", (n_out,))
-    product = g.op("MatMul", [x, g.const(f"{name}.weight", weight)], f"{name}.matmul")
-    return g.op("Add", [product, g.const(f"{name}.bias", bias)], name)
+    return _gemm(g, x, weight, _tensor(weights, f"{key}.bias", (n_out,)), name)
 
 
-def _embeddings(g: _Graph, weights: Weights, cfg: BertConfig) -> str:
+@dataclass(frozen=True)
+class _Shapes:
+    """Shape tensors computed once per run from the inputs."""
+
+    heads: str
+    values: str
+    states: str
+    rows: str
+
+
+def _shapes(g: _Graph, cfg: BertConfig) -> _Shapes:
+    h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
+    outer = g.op("Shape", ["embed.ids"], "shape.outer")  # the ids as read: (L, B) or (B, L)
+    g.const("shape.heads_tail", np.array([heads, d], dtype=np.int64))
+    g.const("shape.values_tail", np.array([heads, d + 1], dtype=np.int64))
+    g.const("shape.hidden_tail", np.array([h], dtype=np.int64))
+    rows = g.const("shape.rows", np.array([-1, h], dtype=np.int64))
+
+    def outer_plus(tail: str, name: str) -> str:
+        return g.op("Concat", [outer, tail], name, axis=0)
+
+    return _Shapes(outer_plus("shape.heads_tail", "shape.heads"),
+                   outer_plus("shape.values_tail", "shape.values"),
+                   outer_plus("shape.hidden_tail", "shape.states"), rows)
+
+
+def _embeddings(g: _Graph, weights: Weights, cfg: BertConfig, *, sequence_major: bool) -> str:
     h = cfg.hidden_size
     word = g.const("embed.word", _tensor(weights, "embeddings.word_embeddings.weight",
                                          (cfg.vocab_size, h)))
@@ -163,12 +205,20 @@ def _embeddings(g: _Graph, weights: Weights, cfg: BertConfig) -> str:
     length = g.op("Shape", ["input_ids"], "embed.length", start=1, end=2)
     positions = g.op("Slice", [position, "embed.slice_start", length, "embed.slice_axis"],
                      "embed.position_rows")
+    if sequence_major:  # (L, B) ids; position rows broadcast as (L, 1, H)
+        ids = g.op("Transpose", ["input_ids"], "embed.ids", perm=[1, 0])
+        type_ids = g.op("Transpose", ["token_type_ids"], "embed.type_ids", perm=[1, 0])
+        g.const("embed.position_axes", np.array([1], dtype=np.int64))
+        positions = g.op("Unsqueeze", [positions, "embed.position_axes"], "embed.position_column")
+    else:
+        ids = g.op("Identity", ["input_ids"], "embed.ids")
+        type_ids = "token_type_ids"
     summed = g.op("Add", [
         g.op("Add", [
-            g.op("Gather", [word, "input_ids"], "embed.word_lookup", axis=0),
+            g.op("Gather", [word, ids], "embed.word_lookup", axis=0),
             positions,
         ], "embed.word_plus_position"),
-        g.op("Gather", [types, "token_type_ids"], "embed.type_lookup", axis=0),
+        g.op("Gather", [types, type_ids], "embed.type_lookup", axis=0),
     ], "embed.sum")
     return _layer_norm(g, weights, summed, "embeddings.LayerNorm", "embed.norm", cfg)
 
@@ -212,7 +262,8 @@ def _packed_qkv_with_ones(weights: Weights, key: str, cfg: BertConfig,
             np.concatenate([bias[:2 * h], v_bias.reshape(heads * (d + 1))]))
 
 
-def _attention(g: _Graph, weights: Weights, x: str, mask: str, i: int, cfg: BertConfig) -> str:
+def _attention(g: _Graph, weights: Weights, x: str, mask: str, i: int, cfg: BertConfig,
+               shapes: _Shapes) -> str:
     """Self-attention from ops that give the same bits on every x86-64 CPU with FMA.
 
     ONNX Runtime's ``Softmax`` sums its exponentials in SIMD lanes as wide as
@@ -229,25 +280,19 @@ def _attention(g: _Graph, weights: Weights, x: str, mask: str, i: int, cfg: Bert
     key = f"encoder.layer.{i}.attention"
     name = f"layer{i}.attn"
     w_qkv, b_qkv = _packed_qkv_with_ones(weights, key, cfg)
-    qkv = g.op("Add", [
-        g.op("MatMul", [x, g.const(f"{name}.qkv.weight", w_qkv)], f"{name}.qkv.matmul"),
-        g.const(f"{name}.qkv.bias", b_qkv),
-    ], f"{name}.qkv")
+    qkv = _gemm(g, x, w_qkv, b_qkv, f"{name}.qkv")
     split = g.const(f"{name}.split", np.array([h, h, h + heads], dtype=np.int64))
     g.nodes.append(helper.make_node("Split", [qkv, split],
                                     [f"{name}.q", f"{name}.k", f"{name}.v"],
-                                    name=f"{name}.split_qkv", axis=2))
-    heads_shape = g.const(f"{name}.heads_shape", np.array([0, 0, heads, d], dtype=np.int64))
-    v_shape = g.const(f"{name}.v_shape", np.array([0, 0, heads, d + 1], dtype=np.int64))
-    merged_shape = g.const(f"{name}.merged_shape", np.array([0, 0, h], dtype=np.int64))
+                                    name=f"{name}.split_qkv", axis=1))
 
     def per_head(part: str, shape: str, perm: list[int]) -> str:
         shaped = g.op("Reshape", [f"{name}.{part}", shape], f"{name}.{part}_heads")
         return g.op("Transpose", [shaped], f"{name}.{part}_t", perm=perm)
 
-    q = per_head("q", heads_shape, [0, 2, 1, 3])
-    k = per_head("k", heads_shape, [0, 2, 3, 1])
-    v = per_head("v", v_shape, [0, 2, 1, 3])
+    q = per_head("q", shapes.heads, [1, 2, 0, 3])  # (L, B, h, d) -> (B, h, L, d)
+    k = per_head("k", shapes.heads, [1, 2, 3, 0])  # -> (B, h, d, L)
+    v = per_head("v", shapes.values, [1, 2, 0, 3])  # -> (B, h, L, d + 1)
     scale = g.const(f"{name}.scale", np.array(1.0 / math.sqrt(d), dtype=np.float32))
     scores = g.op("Add", [
         g.op("Mul", [g.op("MatMul", [q, k], f"{name}.qk"), scale], f"{name}.scaled"),
@@ -261,32 +306,41 @@ def _attention(g: _Graph, weights: Weights, x: str, mask: str, i: int, cfg: Bert
                                     [f"{name}.numerator", f"{name}.denominator"],
                                     name=f"{name}.split_pv", axis=3))
     normalised = g.op("Div", [f"{name}.numerator", f"{name}.denominator"], f"{name}.ctx")
-    context = g.op("Transpose", [normalised], f"{name}.context_t", perm=[0, 2, 1, 3])
-    merged = g.op("Reshape", [context, merged_shape], f"{name}.context")
-    projected = _linear(g, weights, merged, f"{key}.output.dense", f"{name}.out", h, h)
+    context = g.op("Transpose", [normalised], f"{name}.context_t", perm=[2, 0, 1, 3])
+    merged = g.op("Reshape", [context, shapes.rows], f"{name}.context")
+    return _attention_output(g, weights, x, merged, i, cfg)
+
+
+def _attention_output(g: _Graph, weights: Weights, x: str, context: str, i: int,
+                      cfg: BertConfig) -> str:
+    h = cfg.hidden_size
+    key = f"encoder.layer.{i}.attention"
+    name = f"layer{i}.attn"
+    projected = _dense(g, weights, context, f"{key}.output.dense", f"{name}.out", h, h)
     residual = g.op("Add", [projected, x], f"{name}.residual")
     return _layer_norm(g, weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
 
 
-def _fused_attention(g: _Graph, weights: Weights, x: str, mask: str, i: int,
-                     cfg: BertConfig) -> str:
+def _fused_attention(g: _Graph, weights: Weights, x: str, mask: str, i: int, cfg: BertConfig,
+                     shapes: _Shapes) -> str:
+    """ONNX Runtime's fused ``Attention`` kernel on batch-major rows (benchmarks only)."""
     h = cfg.hidden_size
     key = f"encoder.layer.{i}.attention"
     name = f"layer{i}.attn"
     w_qkv, b_qkv = _packed_qkv(weights, key, h)
-    context = g.op("Attention", [x, g.const(f"{name}.qkv.weight", w_qkv),
+    states = g.op("Reshape", [x, shapes.states], f"{name}.states")
+    context = g.op("Attention", [states, g.const(f"{name}.qkv.weight", w_qkv),
                                  g.const(f"{name}.qkv.bias", b_qkv), mask],
                    f"{name}.fused", domain="com.microsoft",
                    num_heads=cfg.num_attention_heads)
-    projected = _linear(g, weights, context, f"{key}.output.dense", f"{name}.out", h, h)
-    residual = g.op("Add", [projected, x], f"{name}.residual")
-    return _layer_norm(g, weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
+    merged = g.op("Reshape", [context, shapes.rows], f"{name}.context")
+    return _attention_output(g, weights, x, merged, i, cfg)
 
 
 def _feed_forward(g: _Graph, weights: Weights, x: str, i: int, cfg: BertConfig) -> str:
     h, inner = cfg.hidden_size, cfg.intermediate_size
     name = f"layer{i}.ffn"
-    up = _linear(g, weights, x, f"encoder.layer.{i}.intermediate.dense", f"{name}.up", h, inner)
+    up = _dense(g, weights, x, f"encoder.layer.{i}.intermediate.dense", f"{name}.up", h, inner)
     g.const(f"{name}.sqrt2", np.array(math.sqrt(2.0), dtype=np.float32))
     g.const(f"{name}.one", np.array(1.0, dtype=np.float32))
     g.const(f"{name}.half", np.array(0.5, dtype=np.float32))
@@ -295,7 +349,7 @@ def _feed_forward(g: _Graph, weights: Weights, x: str, i: int, cfg: BertConfig) 
                         f"{name}.gelu_add")
     gelu = g.op("Mul", [g.op("Mul", [up, one_plus_erf], f"{name}.gelu_mul"), f"{name}.half"],
                 f"{name}.gelu")
-    down = _linear(g, weights, gelu, f"encoder.layer.{i}.output.dense", f"{name}.down", inner, h)
+    down = _dense(g, weights, gelu, f"encoder.layer.{i}.output.dense", f"{name}.down", inner, h)
     residual = g.op("Add", [down, x], f"{name}.residual")
     return _layer_norm(g, weights, residual, f"encoder.layer.{i}.output.LayerNorm",
                        f"{name}.norm", cfg)
@@ -306,19 +360,29 @@ def build_bert_graph(weights: Weights, cfg: BertConfig, *, name: str,
     """The ONNX model of the encoder described by ``cfg`` with ``weights`` (HF key names).
 
     ``fused_attention`` swaps each layer's attention block for ONNX Runtime's
-    ``com.microsoft.Attention`` contrib kernel: a benchmark variant only
-    (runs on ONNX Runtime alone; never what a recipe ships).
+    ``com.microsoft.Attention`` contrib kernel on batch-major rows: a
+    benchmark variant only (runs on ONNX Runtime alone; never what a recipe
+    ships).
     """
     g = _Graph()
-    x = _embeddings(g, weights, cfg)
+    sequence_major = not fused_attention  # the fused kernel wants batch-major (B, L, H)
+    embedded = _embeddings(g, weights, cfg, sequence_major=sequence_major)
+    shapes = _shapes(g, cfg)
+    x = g.op("Reshape", [embedded, shapes.rows], "embed.rows")
     if fused_attention:
         mask = g.op("Cast", ["attention_mask"], "mask.int32", to=TensorProto.INT32)
     else:
         mask = _additive_mask(g)
     attention = _fused_attention if fused_attention else _attention
     for i in range(cfg.num_hidden_layers):
-        x = _feed_forward(g, weights, attention(g, weights, x, mask, i, cfg), i, cfg)
-    g.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
+        x = _feed_forward(g, weights, attention(g, weights, x, mask, i, cfg, shapes), i, cfg)
+    states = g.op("Reshape", [x, shapes.states], "states")
+    if sequence_major:
+        g.nodes.append(helper.make_node("Transpose", [states], ["last_hidden_state"],
+                                        name="output", perm=[1, 0, 2]))
+    else:
+        g.nodes.append(helper.make_node("Identity", [states], ["last_hidden_state"],
+                                        name="output"))
 
     def int_input(input_name: str) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(input_name, TensorProto.INT64, ["batch", "sequence"])

@@ -54,6 +54,7 @@ def _check(what: str, data: bytes, expected: str) -> str:
 def build_recipe(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = None) -> BuiltModel:
     """Build ``recipe`` into ``out_dir``; refuses to write files that miss their pins."""
     from safetensors.numpy import load as load_safetensors  # noqa: PLC0415 - only to build
+
     from .bert import (  # noqa: PLC0415 - imports onnx: only to build
         BUILDER_VERSION,
         BertConfig,

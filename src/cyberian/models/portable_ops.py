@@ -33,6 +33,7 @@ PORTABLE_FP32_OPS: Final[Mapping[str, str]] = {
     "Reshape": _NO_ARITHMETIC,
     "Transpose": _NO_ARITHMETIC,
     "Split": _NO_ARITHMETIC,
+    "Concat": _NO_ARITHMETIC + " (shape vectors)",
     "Identity": _NO_ARITHMETIC,
     "Add": _ELEMENTWISE,
     "Sub": _ELEMENTWISE,
@@ -42,6 +43,9 @@ PORTABLE_FP32_OPS: Final[Mapping[str, str]] = {
     "MatMul": ("MLAS SGEMM: each output element is one FMA chain in K order; the AVX2 and "
                "AVX-512 kernels differ only in how many columns share a register (measured "
                "equal); the K order also makes padded keys add exact zeros last"),
+    "Gemm": ("MLAS SGEMM with the bias as C: each output starts at its bias and each K block "
+             "of the FMA chain is added onto it, in K order; the same driver on AVX2 and "
+             "AVX-512 (measured equal)"),
     "Exp": ("MLAS exp: the same FMA polynomial per element on AVX2 and AVX-512 (measured "
             "equal); only ever applied to scores minus their row maximum"),
     "Erf": "MLAS erf: one FMA3 kernel serves AVX2 and AVX-512 (measured equal)",
@@ -50,8 +54,11 @@ PORTABLE_FP32_OPS: Final[Mapping[str, str]] = {
 }
 
 FUSED_FP32_OPS: Final[Mapping[str, str]] = {
-    "FusedMatMul": ("MatMul followed by Mul by a constant, fused by the optimiser: the scale is "
-                    "applied to the finished FMA chain (measured equal on AVX2 and AVX-512)"),
-    "BiasGelu": ("Add then exact erf GELU, fused by the optimiser (measured equal on AVX2 and "
-                 "AVX-512)"),
+    "FusedMatMul": ("MatMul with its operands' per-head transposes and the following Mul by a "
+                    "constant folded in by the optimiser: the operands are read in place "
+                    "(strided, no copy) and the scale is applied to the finished FMA chain "
+                    "(measured equal on AVX2 and AVX-512)"),
+    "Gelu": ("the exact erf GELU (Div, Erf, Add, Mul, Mul) fused by the optimiser: "
+             "x * (1/sqrt 2), MLAS erf, then 0.5 * x * (1 + erf) in a plain loop (measured "
+             "equal on AVX2 and AVX-512)"),
 }
