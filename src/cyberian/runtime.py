@@ -172,7 +172,8 @@ class Runtime:
         self.spec = spec
         self.max_batch_tokens = max_batch_tokens
         self.tokenizer = PinnedTokenizer.from_json(spec.pinned_bytes("tokenizer"),
-                                                   max_length=spec.max_length)
+                                                   max_length=spec.max_length,
+                                                   source=str(spec.tokenizer_path))
         self._session = _make_session(spec, model, self.threads // self.lanes)
         del model
         self._inputs = _graph_inputs(self._session)

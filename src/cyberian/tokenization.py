@@ -44,12 +44,16 @@ class PinnedTokenizer:
             raise SpecError(f"cannot load {path}: {exc}", path="tokenizer.file") from None
 
     @classmethod
-    def from_json(cls, data: bytes, *, max_length: int) -> PinnedTokenizer:
-        """The tokenizer in the bytes of a tokenizer.json (checked against its pin first)."""
+    def from_json(cls, data: bytes, *, max_length: int,
+                  source: str = "the tokenizer") -> PinnedTokenizer:
+        """The tokenizer in the bytes of a tokenizer.json (checked against its pin first).
+
+        ``source`` names where the bytes came from, in the error for bad JSON.
+        """
         try:
             return cls(Tokenizer.from_str(data.decode("utf-8")), max_length=max_length)
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
-            raise SpecError(f"cannot load the tokenizer: {exc}", path="tokenizer.file") from None
+            raise SpecError(f"cannot load {source}: {exc}", path="tokenizer.file") from None
 
     def encode(self, texts: Sequence[str]) -> list[TokenIds]:
         """Token ids of each text (special tokens added, truncated, unpadded)."""

@@ -86,7 +86,8 @@ def ensure_model_files(spec: Spec, *, weights_dir: Path | None = None) -> BuiltM
     """Build a spec's missing model/tokenizer files when a shipped recipe produces them.
 
     Returns what was built, or ``None`` when both files already exist (their
-    hashes are checked later, by :meth:`Spec.check_pins`) or no recipe makes them.
+    hashes are checked later, on the very bytes the runtime loads:
+    :meth:`Spec.pinned_bytes`) or no recipe makes them.
     """
     model_path, tokenizer_path = spec.model_path, spec.tokenizer_path
     if model_path.is_file() and tokenizer_path.is_file():
