@@ -154,3 +154,19 @@ def test_the_optimiser_reads_every_per_head_operand_in_place(tmp_path: Path) -> 
         attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         assert attributes["transBatchB"] == 1
     assert not any(node.op_type == "MatMul" for node in nodes)  # projections are Gemm
+
+
+def test_the_fused_attention_benchmark_variant_computes_the_same_encoder() -> None:
+    weights = random_bert_weights(TINY_CONFIG, seed=4)
+    sessions = [ort.InferenceSession(serialize_model(build_bert_graph(
+        weights, TINY_CONFIG, name="tiny", fused_attention=fused)),
+        providers=["CPUExecutionProvider"]) for fused in (False, True)]
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, TINY_CONFIG.vocab_size, size=(3, 9)).astype(np.int64)
+    mask = np.ones_like(ids)
+    mask[1, 6:] = 0  # one padded row: both variants must mask it the same way
+    feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    portable, fused = (s.run(["last_hidden_state"], feeds)[0] for s in sessions)
+    assert portable.shape == fused.shape == (3, 9, TINY_CONFIG.hidden_size)
+    real = mask.astype(bool)
+    assert np.abs(portable[real] - fused[real]).max() <= 1e-5
