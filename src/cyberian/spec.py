@@ -334,8 +334,7 @@ class Spec:
     def check_pins(self) -> None:
         """Refuse files whose SHA-256 differs from the pins (both hashes in the message)."""
         for section in ("model", "tokenizer"):
-            path = self._existing_file(section)
-            self._check_pin(section, path, sha256_file(path))
+            self.pinned_bytes(section)
 
     def pinned_bytes(self, section: str) -> bytes:
         """The whole ``model`` or ``tokenizer`` file, checked against its pin.
@@ -343,21 +342,14 @@ class Spec:
         The hash is taken of the returned bytes, so a caller that loads them
         runs exactly what was pinned, with no second read of the file.
         """
-        path = self._existing_file(section)
-        data = path.read_bytes()
-        self._check_pin(section, path, hashlib.sha256(data).hexdigest())
-        return data
-
-    def _existing_file(self, section: str) -> Path:
         path = self._file(section)
         if not path.is_file():
             raise SpecError(f"file not found: {path}", path=f"{section}.file")
-        return path
-
-    def _check_pin(self, section: str, path: Path, actual: str) -> None:
-        expected = self.data[section]["sha256"]
+        data = path.read_bytes()
+        actual, expected = hashlib.sha256(data).hexdigest(), self.data[section]["sha256"]
         if actual != expected:
             raise PinMismatchError(section, str(path), expected, actual)
+        return data
 
     # -- derived specs ---------------------------------------------------
     def replace(self, **changes: Mapping[str, Any] | Any) -> Spec:
