@@ -39,9 +39,10 @@ class PinnedTokenizer:
     def from_file(cls, path: Path, *, max_length: int) -> PinnedTokenizer:
         """The tokenizer in the tokenizer.json at ``path``."""
         try:
-            return cls(Tokenizer.from_file(str(path)), max_length=max_length)
-        except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+            data = path.read_bytes()
+        except OSError as exc:
             raise SpecError(f"cannot load {path}: {exc}", path="tokenizer.file") from None
+        return cls.from_json(data, max_length=max_length, source=str(path))
 
     @classmethod
     def from_json(cls, data: bytes, *, max_length: int,
