@@ -1,0 +1,352 @@
+"""Build the int8 BERT graph: the same bits on every CPU, by construction.
+
+Where the FP32 graph is portable only within one CPU class (its float GEMMs,
+``Exp``, ``Erf`` and ``LayerNormalization`` round differently without FMA or
+on ARM), this graph uses only operations whose result does not depend on the
+CPU at all (docs/DETERMINISM.md, "The int8 spec"):
+
+* every matrix product is an exact integer GEMM (``MatMulInteger``) of
+  unsigned 7-bit activations (0..127) by signed 8-bit operands, so no pair
+  sum can saturate even on AVX2's 16-bit ``vpmaddubsw`` path, and no int32
+  sum can overflow;
+* every float operation is element-wise and correctly rounded (``Add``,
+  ``Sub``, ``Mul``, ``Div``, ``Sqrt``, ``Max``, ``Min``, ``Abs``, ``Neg``,
+  ``Relu``), a maximum or minimum (exact in any order), an exact conversion,
+  or ``QuantizeLinear`` (one division and one round-half-to-even per element);
+* sums that are not GEMMs are sums of integers: the layer norm's mean and
+  variance are int64 sums of fixed-point values (exact in any order);
+* ``exp`` and GELU's ``erf`` are polynomials of element-wise operations.
+
+Quantisation (the recipe is the builder; no calibration data):
+
+* weights: symmetric, per output column, ``round(w / s)`` with
+  ``s = max|w| / 127``; biases, embeddings and layer-norm parameters stay float32;
+* activations entering a GEMM: symmetric, per token row (per token and head for
+  q and k), ``63`` levels each side around a zero point of ``64``;
+* v: per text, head and column over the text's real tokens (padding excluded);
+* attention weights: ``round(127 * exp(s - max s))``; the softmax denominator is
+  the exact integer sum of those weights, produced by the same GEMM through a
+  column of ones appended to v.
+
+Every row is computed from its own token (or its own text) only, so, as for
+the FP32 graph, a text's bits do not depend on its batch or on padding.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+from onnx import TensorProto, helper
+
+from .bert import (
+    IR_VERSION,
+    BertConfig,
+    Weights,
+    _Graph,
+    _packed_qkv,
+    _tensor,
+)
+
+__all__ = ["INT8_BUILDER_VERSION", "build_bert_int8_graph"]
+
+INT8_BUILDER_VERSION: Final = "1"
+"""Bumped whenever the int8 graph or its quantisation changes."""
+
+OPSET: Final = 17
+_ACTIVATION_LEVELS: Final = 63.0  # each side of the zero point: 1..127, never saturating AVX2
+_ACTIVATION_ZERO: Final = 64
+_WEIGHT_LEVELS: Final = 127.0
+_FIXED_POINT: Final = 2.0 ** 24  # layer-norm sums: int64 of value * 2^24 (truncated)
+_TINY: Final = 1e-30  # floor of a quantisation scale, so an all-zero row divides cleanly
+_EXP_SQUARINGS: Final = 6  # exp(y) = p(y / 2^6) ^ (2^6)
+_EXP_FLOOR: Final = -6.0  # 127 * exp(-6) = 0.31 rounds to 0: weights below are exact zeros
+_GELU_CLAMP: Final = 4.0
+_GELU_DEGREE: Final = 9
+
+
+def quantize_weight(weight: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int8],
+                                                               npt.NDArray[np.float32]]:
+    """A (K, N) float weight as int8 values and one float32 scale per output column."""
+    peak = np.abs(weight).max(axis=0)
+    scale = np.maximum(peak, np.float32(_TINY)) / np.float32(_WEIGHT_LEVELS)
+    values = np.clip(np.rint(weight / scale), -_WEIGHT_LEVELS, _WEIGHT_LEVELS)
+    return values.astype(np.int8), scale.astype(np.float32)
+
+
+def _gelu_tail_coefficients() -> list[float]:
+    """Polynomial p with p(a) ~ a * Phi(-a) on [0, clamp], so GELU(x) = relu(x) - p(min|x|)."""
+    a = np.linspace(0.0, _GELU_CLAMP, 4001)
+    target = a * 0.5 * np.array([math.erfc(v / math.sqrt(2.0)) for v in a])
+    fit = np.polynomial.chebyshev.Chebyshev.fit(a, target, _GELU_DEGREE,
+                                                domain=[0.0, _GELU_CLAMP])
+    coefficients = fit.convert(kind=np.polynomial.Polynomial).coef
+    return [float(np.float32(c)) for c in coefficients]
+
+
+class _Int8Graph(_Graph):
+    """The FP32 builder's node list, plus scalar constants and the int8 building blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scalars: dict[tuple[str, float], str] = {}
+
+    def scalar(self, value: float, dtype: Any = np.float32) -> str:
+        key = (np.dtype(dtype).name, float(value))
+        if key not in self._scalars:
+            name = f"const.{key[0]}.{len(self._scalars)}"
+            self._scalars[key] = self.const(name, np.array(value, dtype=dtype))
+        return self._scalars[key]
+
+    def axes(self, *axes: int) -> str:
+        name = "const.axes." + "_".join(str(a).replace("-", "m") for a in axes)
+        if name not in {t.name for t in self.initializers}:
+            self.const(name, np.array(axes, dtype=np.int64))
+        return name
+
+    def peak(self, x: str, name: str, axis: int) -> str:
+        """max |x| along ``axis`` (kept), floored at a tiny positive value."""
+        high = self.op("ReduceMax", [x], f"{name}.max", axes=[axis], keepdims=1)
+        low = self.op("ReduceMin", [x], f"{name}.min", axes=[axis], keepdims=1)
+        peak = self.op("Max", [high, self.op("Neg", [low], f"{name}.neg")], f"{name}.abs")
+        return self.op("Max", [peak, self.scalar(_TINY)], f"{name}.floor")
+
+    def quantize_rows(self, x: str, name: str, *, signed: bool,
+                      scale: str | None = None) -> tuple[str, str]:
+        """Rows of 2-D ``x`` quantised on their own scale: (values, scale per row (R, 1)).
+
+        Unsigned: ``64 + round(x / s)`` with ``s = max|row| / 63`` (values 1..127).
+        Signed: ``round(x / s)`` with ``s = max|row| / 127``. A given ``scale``
+        (one per row, any shape) is used instead of the row's own.
+        """
+        if scale is None:
+            levels = _WEIGHT_LEVELS if signed else _ACTIVATION_LEVELS
+            scale = self.op("Div", [self.peak(x, name, -1), self.scalar(levels)],
+                            f"{name}.scale")
+        flat = self.op("Reshape", [scale, self.axes(-1)], f"{name}.scale_flat")
+        zero_type = TensorProto.INT8 if signed else TensorProto.UINT8
+        zero_value = 0 if signed else _ACTIVATION_ZERO
+        zero = self.op("ConstantOfShape", [self.op("Shape", [flat], f"{name}.rows")],
+                       f"{name}.zero",
+                       value=helper.make_tensor("value", zero_type, [1], [zero_value]))
+        values = self.op("QuantizeLinear", [x, flat, zero], f"{name}.q", axis=0)
+        return values, scale
+
+    def integer_gemm(self, values: str, weight: str, name: str, *, zero: str) -> str:
+        return self.op("MatMulInteger", [values, weight, zero], name)
+
+    def dense(self, x: str, weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32],
+              name: str) -> str:
+        """``x @ weight + bias`` on token rows: quantised rows times int8 columns, then rescaled."""
+        values, row_scale = self.quantize_rows(x, f"{name}.in", signed=False)
+        w_values, w_scale = quantize_weight(weight)
+        acc = self.integer_gemm(values, self.const(f"{name}.weight", w_values), f"{name}.gemm",
+                                zero=self.scalar(_ACTIVATION_ZERO, np.uint8))
+        floated = self.op("Cast", [acc], f"{name}.float", to=TensorProto.FLOAT)
+        scaled = self.op("Mul", [self.op("Mul", [floated, row_scale], f"{name}.row_scaled"),
+                                 self.const(f"{name}.scale", w_scale)], f"{name}.scaled")
+        return self.op("Add", [scaled, self.const(f"{name}.bias", bias)], name)
+
+    def fixed_point_mean(self, x: str, name: str, width: int) -> str:
+        """Mean of each row of ``x`` (R, width): an exact int64 sum of ``trunc(x * 2^24)``."""
+        fixed = self.op("Cast", [self.op("Mul", [x, self.scalar(_FIXED_POINT)], f"{name}.fix")],
+                        f"{name}.int", to=TensorProto.INT64)
+        total = self.op("ReduceSum", [fixed, self.axes(-1)], f"{name}.sum", keepdims=1)
+        floated = self.op("Cast", [total], f"{name}.sum_float", to=TensorProto.FLOAT)
+        return self.op("Mul", [floated, self.scalar(1.0 / (_FIXED_POINT * width))], name)
+
+    def layer_norm(self, weights: Weights, x: str, key: str, name: str, cfg: BertConfig) -> str:
+        """LayerNorm over the last axis with int64 sums: the same bits on every CPU."""
+        h = cfg.hidden_size
+        gamma = self.const(f"{name}.gamma", _tensor(weights, f"{key}.weight", (h,)))
+        beta = self.const(f"{name}.beta", _tensor(weights, f"{key}.bias", (h,)))
+        centred = self.op("Sub", [x, self.fixed_point_mean(x, f"{name}.mean", h)],
+                          f"{name}.centred")
+        variance = self.fixed_point_mean(
+            self.op("Mul", [centred, centred], f"{name}.square"), f"{name}.var", h)
+        std = self.op("Sqrt", [self.op("Add", [variance, self.scalar(cfg.layer_norm_eps)],
+                                       f"{name}.var_eps")], f"{name}.std")
+        normalised = self.op("Div", [centred, std], f"{name}.normalised")
+        return self.op("Add", [self.op("Mul", [normalised, gamma], f"{name}.scaled"), beta], name)
+
+    def horner(self, x: str, coefficients: list[float], name: str) -> str:
+        """``sum(c[i] * x^i)`` as a fixed Horner chain of element-wise Mul and Add."""
+        acc = self.scalar(coefficients[-1])
+        for i, c in reversed(list(enumerate(coefficients[:-1]))):
+            acc = self.op("Add", [self.op("Mul", [acc, x], f"{name}.mul{i}"), self.scalar(c)],
+                          f"{name}.add{i}")
+        return acc
+
+    def exp_nonpositive(self, y: str, name: str) -> str:
+        """``exp(64 y)`` for ``y <= 0`` (the caller has divided by 64), floored at exp(-6).
+
+        Third-order Taylor polynomial of the small argument, squared six times:
+        relative error below 3e-4, far under the 1/127 step that follows.
+        """
+        clamped = self.op("Max", [y, self.scalar(_EXP_FLOOR / 2 ** _EXP_SQUARINGS)],
+                          f"{name}.clamp")
+        acc = self.horner(clamped, [1.0, 1.0, 0.5, 1.0 / 6.0], f"{name}.poly")
+        for i in range(_EXP_SQUARINGS):
+            acc = self.op("Mul", [acc, acc], f"{name}.square{i}")
+        return acc
+
+    def gelu(self, x: str, name: str) -> str:
+        """GELU ``x * Phi(x)`` as ``relu(x) - p(min(|x|, 4))``, ``p`` a degree-9 polynomial."""
+        magnitude = self.op("Min", [self.op("Abs", [x], f"{name}.abs"),
+                                    self.scalar(_GELU_CLAMP)], f"{name}.clamp")
+        tail = self.horner(magnitude, _gelu_tail_coefficients(), f"{name}.tail")
+        return self.op("Sub", [self.op("Relu", [x], f"{name}.relu"), tail], name)
+
+
+def _embeddings(g: _Int8Graph, weights: Weights, cfg: BertConfig) -> str:
+    h = cfg.hidden_size
+    word = g.const("embed.word", _tensor(weights, "embeddings.word_embeddings.weight",
+                                         (cfg.vocab_size, h)))
+    position = g.const("embed.position", _tensor(
+        weights, "embeddings.position_embeddings.weight", (cfg.max_position_embeddings, h)))
+    types = g.const("embed.type", _tensor(weights, "embeddings.token_type_embeddings.weight",
+                                          (cfg.type_vocab_size, h)))
+    length = g.op("Shape", ["input_ids"], "embed.length", start=1, end=2)
+    positions = g.op("Slice", [position, g.axes(0), length, g.axes(0)], "embed.position_rows")
+    summed = g.op("Add", [
+        g.op("Add", [g.op("Gather", [word, "input_ids"], "embed.word_lookup", axis=0),
+                     positions], "embed.word_plus_position"),
+        g.op("Gather", [types, "token_type_ids"], "embed.type_lookup", axis=0),
+    ], "embed.sum")
+    rows = g.op("Reshape", [summed, g.const("shape.rows", np.array([-1, h], np.int64))],
+                "embed.rows")
+    return g.layer_norm(weights, rows, "embeddings.LayerNorm", "embed.norm", cfg)
+
+
+def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], i: int,
+               cfg: BertConfig) -> str:
+    h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
+    key = f"encoder.layer.{i}.attention"
+    name = f"layer{i}.attn"
+    additive, keep = masks
+    w_qkv, b_qkv = _packed_qkv(weights, key, h)
+    qkv = g.dense(x, w_qkv, b_qkv, f"{name}.qkv")
+    g.nodes.append(helper.make_node("Split", [qkv, g.const(f"{name}.split", np.array(
+        [h, h, h], np.int64))], [f"{name}.q", f"{name}.k", f"{name}.v"],
+        name=f"{name}.split_qkv", axis=1))
+    per_head_rows = g.const(f"{name}.head_rows", np.array([-1, d], np.int64))
+    heads_shape = "shape.heads"
+
+    def head_values(part: str, *, signed: bool) -> tuple[str, str]:
+        rows = g.op("Reshape", [f"{name}.{part}", per_head_rows], f"{name}.{part}_rows")
+        values, scale = g.quantize_rows(rows, f"{name}.{part}", signed=signed)
+        shaped = g.op("Reshape", [values, heads_shape], f"{name}.{part}_heads")
+        scale_heads = g.op("Reshape", [scale, "shape.head_scales"], f"{name}.{part}_scale_heads")
+        return shaped, g.op("Transpose", [scale_heads], f"{name}.{part}_scale_t",
+                            perm=[0, 2, 1, 3])  # (B, h, L, 1)
+
+    q, q_scale = head_values("q", signed=False)
+    k, k_scale = head_values("k", signed=True)
+    q_t = g.op("Transpose", [q], f"{name}.q_t", perm=[0, 2, 1, 3])  # (B, h, L, d)
+    k_t = g.op("Transpose", [k], f"{name}.k_t", perm=[0, 2, 3, 1])  # (B, h, d, L)
+    k_scale_t = g.op("Transpose", [k_scale], f"{name}.k_scale_row", perm=[0, 1, 3, 2])
+    scores = g.integer_gemm(q_t, k_t, f"{name}.qk", zero=g.scalar(_ACTIVATION_ZERO, np.uint8))
+    # y = (scores - max) / 64: the 1/sqrt(d) and the exp's 1/64 ride on the q scales
+    q_scaled = g.op("Mul", [q_scale, g.scalar(1.0 / (math.sqrt(d) * 2 ** _EXP_SQUARINGS))],
+                    f"{name}.q_scale_exp")
+    floated = g.op("Cast", [scores], f"{name}.qk_float", to=TensorProto.FLOAT)
+    logits = g.op("Add", [g.op("Mul", [g.op("Mul", [floated, q_scaled], f"{name}.qk_rows"),
+                                       k_scale_t], f"{name}.qk_scaled"), additive],
+                  f"{name}.masked")
+    shifted = g.op("Sub", [logits, g.op("ReduceMax", [logits], f"{name}.peak", axes=[-1],
+                                        keepdims=1)], f"{name}.shifted")
+    probabilities = g.exp_nonpositive(shifted, f"{name}.exp")
+    weights_q = g.op("QuantizeLinear", [probabilities, g.scalar(1.0 / 127.0),
+                                        g.scalar(0, np.uint8)], f"{name}.p_q")
+    # v: one scale per text, head and column, over the text's real tokens only
+    v_heads = g.op("Reshape", [f"{name}.v", heads_shape], f"{name}.v_heads")
+    v_t = g.op("Mul", [g.op("Transpose", [v_heads], f"{name}.v_t", perm=[0, 2, 3, 1]), keep],
+               f"{name}.v_real")  # (B, h, d, L), padded keys exactly 0
+    v_scale = g.op("Div", [g.peak(v_t, f"{name}.v", -1), g.scalar(_WEIGHT_LEVELS)],
+                   f"{name}.v_scale")  # (B, h, d, 1)
+    v_q_rows, _ = g.quantize_rows(g.op("Flatten", [v_t], f"{name}.v_rows", axis=3),
+                                  f"{name}.vq", signed=True, scale=v_scale)
+    v_q = g.op("Transpose", [g.op("Reshape", [v_q_rows, g.op("Shape", [v_t], f"{name}.v_shape")],
+                                  f"{name}.v_q_t")], f"{name}.v_q", perm=[0, 1, 3, 2])
+    ones = g.op("ConstantOfShape", [g.op("Concat", [
+        g.op("Shape", [v_q], f"{name}.v_q_shape", end=3), g.axes(1)], f"{name}.ones_shape",
+        axis=0)], f"{name}.ones", value=helper.make_tensor("value", TensorProto.INT8, [1], [1]))
+    v_ext = g.op("Concat", [v_q, ones], f"{name}.v_ext", axis=3)
+    weighted = g.integer_gemm(weights_q, v_ext, f"{name}.pv", zero=g.scalar(0, np.uint8))
+    g.nodes.append(helper.make_node("Split", [weighted, g.const(f"{name}.pv_split", np.array(
+        [d, 1], np.int64))], [f"{name}.numerator", f"{name}.denominator"],
+        name=f"{name}.split_pv", axis=3))
+    numerator = g.op("Mul", [g.op("Cast", [f"{name}.numerator"], f"{name}.num_float",
+                                  to=TensorProto.FLOAT),
+                             g.op("Transpose", [v_scale], f"{name}.v_scale_row",
+                                  perm=[0, 1, 3, 2])], f"{name}.num_scaled")
+    context = g.op("Div", [numerator, g.op("Cast", [f"{name}.denominator"], f"{name}.den_float",
+                                           to=TensorProto.FLOAT)], f"{name}.ctx")
+    context_t = g.op("Transpose", [context], f"{name}.context_t", perm=[0, 2, 1, 3])
+    merged = g.op("Reshape", [context_t, "shape.rows"], f"{name}.context")
+    projected = g.dense(merged, _tensor(weights, f"{key}.output.dense.weight", (h, h)).T,
+                        _tensor(weights, f"{key}.output.dense.bias", (h,)), f"{name}.out")
+    residual = g.op("Add", [projected, x], f"{name}.residual")
+    return g.layer_norm(weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
+
+
+def _feed_forward(g: _Int8Graph, weights: Weights, x: str, i: int, cfg: BertConfig) -> str:
+    h, inner = cfg.hidden_size, cfg.intermediate_size
+    key = f"encoder.layer.{i}"
+    name = f"layer{i}.ffn"
+    up = g.dense(x, _tensor(weights, f"{key}.intermediate.dense.weight", (inner, h)).T,
+                 _tensor(weights, f"{key}.intermediate.dense.bias", (inner,)), f"{name}.up")
+    activated = g.gelu(up, f"{name}.gelu")
+    down = g.dense(activated, _tensor(weights, f"{key}.output.dense.weight", (h, inner)).T,
+                   _tensor(weights, f"{key}.output.dense.bias", (h,)), f"{name}.down")
+    residual = g.op("Add", [down, x], f"{name}.residual")
+    return g.layer_norm(weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
+
+
+def _masks(g: _Int8Graph) -> tuple[str, str]:
+    """(additive key mask for the logits, 0/1 key mask), both (B, 1, 1, L)."""
+    keep = g.op("Unsqueeze", [g.op("Cast", ["attention_mask"], "mask.float",
+                                   to=TensorProto.FLOAT), g.axes(1, 2)], "mask.keep")
+    additive = g.op("Mul", [g.op("Sub", [g.scalar(1.0), keep], "mask.inverted"),
+                            g.scalar(-10000.0)], "mask.additive")
+    return additive, keep
+
+
+def build_bert_int8_graph(weights: Weights, cfg: BertConfig, *, name: str) -> onnx.ModelProto:
+    """The int8 ONNX model of the encoder ``cfg`` with float ``weights`` (HF key names)."""
+    g = _Int8Graph()
+    h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
+    batch_length = g.op("Shape", ["input_ids"], "shape.outer")
+    g.op("Concat", [batch_length, g.const("shape.heads_tail", np.array([heads, d], np.int64))],
+         "shape.heads", axis=0)
+    g.op("Concat", [batch_length, g.const("shape.scales_tail", np.array([heads, 1], np.int64))],
+         "shape.head_scales", axis=0)
+    g.op("Concat", [batch_length, g.const("shape.hidden_tail", np.array([h], np.int64))],
+         "shape.states", axis=0)
+    x = _embeddings(g, weights, cfg)
+    masks = _masks(g)
+    for i in range(cfg.num_hidden_layers):
+        x = _feed_forward(g, weights, _attention(g, weights, x, masks, i, cfg), i, cfg)
+    g.nodes.append(helper.make_node("Reshape", [x, "shape.states"], ["last_hidden_state"],
+                                    name="output"))
+
+    def int_input(input_name: str) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(input_name, TensorProto.INT64, ["batch", "sequence"])
+
+    graph = helper.make_graph(
+        g.nodes, name,
+        [int_input("input_ids"), int_input("attention_mask"), int_input("token_type_ids")],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
+                                       ["batch", "sequence", h])],
+        initializer=g.initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="cyberian.models.bert_int8",
+                              producer_version=INT8_BUILDER_VERSION, ir_version=IR_VERSION)
+    helper.set_model_props(model, {"builder_version": INT8_BUILDER_VERSION, "quantization":
+                                   "int8", **{k: str(v) for k, v in cfg.as_dict().items()}})
+    onnx.checker.check_model(model, full_check=True)
+    return model
