@@ -62,10 +62,11 @@ _ACTIVATION_ZERO: Final = 128
 _SIGNED_LEVELS: Final = 63.0  # signed operands: round(x / s) in -63..63
 _PROBABILITY_LEVELS: Final = 255.0  # attention weights round(255 * exp(s - max s)), 0..255
 _TINY: Final = 1e-30  # floor of a quantisation scale, so an all-zero row divides cleanly
-_EXP_SQUARINGS: Final = 6  # exp(y) = p(y / 2^6) ^ (2^6)
+_EXP_SQUARINGS: Final = 4  # exp(y) = p(y / 2^4) ^ (2^4)
 _EXP_FLOOR: Final = -6.5  # 255 * exp(-6.5) = 0.38 rounds to 0: weights below are exact zeros
 _GELU_CLAMP: Final = 3.0
 _GELU_DEGREE: Final = 4
+_GELU_MINIMUM: Final = 0.18  # GELU >= -0.16997 (and its polynomial within 1e-2 of it)
 
 
 def quantize_weight(weight: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int8],
@@ -107,16 +108,22 @@ class _Int8Graph(_Graph):
             self.const(name, np.array(axes, dtype=np.int64))
         return name
 
-    def peak(self, x: str, name: str, axis: int, *, nonnegative: bool = False) -> str:
-        """max |x| along ``axis`` (kept), floored at a tiny positive value."""
+    def peak(self, x: str, name: str, axis: int, *, magnitude_below: float | None = None) -> str:
+        """max |x| along ``axis`` (kept), floored at a tiny positive value.
+
+        ``magnitude_below`` promises ``x >= -magnitude_below`` everywhere (0 for
+        non-negative ``x``): then ``max(max x, magnitude_below)`` bounds |x| with
+        one reduction instead of two.
+        """
         peak = self.op("ReduceMax", [x], f"{name}.max", axes=[axis], keepdims=1)
-        if not nonnegative:
+        if magnitude_below is None:
             low = self.op("ReduceMin", [x], f"{name}.min", axes=[axis], keepdims=1)
             peak = self.op("Max", [peak, self.op("Neg", [low], f"{name}.neg")], f"{name}.abs")
-        return self.op("Max", [peak, self.scalar(_TINY)], f"{name}.floor")
+        floor = max(magnitude_below or 0.0, _TINY)
+        return self.op("Max", [peak, self.scalar(floor)], f"{name}.floor")
 
-    def quantize_rows(self, x: str, name: str, *, signed: bool,
-                      scale: str | None = None) -> tuple[str, str]:
+    def quantize_rows(self, x: str, name: str, *, signed: bool, scale: str | None = None,
+                      magnitude_below: float | None = None) -> tuple[str, str]:
         """Rows of 2-D ``x`` quantised on their own scale: (values, scale per row (R, 1)).
 
         Unsigned: ``64 + round(x / s)`` with ``s = max|row| / 63`` (values 1..127).
@@ -125,8 +132,8 @@ class _Int8Graph(_Graph):
         """
         if scale is None:
             levels = _SIGNED_LEVELS if signed else _ACTIVATION_LEVELS
-            scale = self.op("Div", [self.peak(x, name, -1), self.scalar(levels)],
-                            f"{name}.scale")
+            peak = self.peak(x, name, -1, magnitude_below=magnitude_below)
+            scale = self.op("Div", [peak, self.scalar(levels)], f"{name}.scale")
         flat = self.op("Reshape", [scale, self.axes(-1)], f"{name}.scale_flat")
         zero_type = TensorProto.INT8 if signed else TensorProto.UINT8
         zero_value = 0 if signed else _ACTIVATION_ZERO
@@ -136,25 +143,31 @@ class _Int8Graph(_Graph):
         values = self.op("QuantizeLinear", [x, flat, zero], f"{name}.q", axis=0)
         return values, scale
 
-    def integer_gemm(self, values: str, weight: str, name: str, *, zero: str) -> str:
-        return self.op("MatMulInteger", [values, weight, zero], name)
+    def project(self, values: str, weight: npt.NDArray[np.float32], name: str) -> str:
+        """Quantised rows times ``weight`` quantised per column, each column times its scale.
 
-    def dense(self, x: str, weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32],
-              name: str) -> str:
-        """``x @ weight + bias`` on token rows: quantised rows times int8 columns, then rescaled.
-
-        ``MatMulIntegerToFloat`` converts each exact int32 sum and multiplies it
-        by its column's scale in the GEMM's epilogue (one rounding, no bias
-        there, so nothing a compiler could fuse); the row scale and the bias
-        follow as two element-wise operations.
+        ``MatMulIntegerToFloat`` converts each exact int32 sum to float and
+        multiplies it by the column's scale in the GEMM's epilogue: one
+        rounding, and no bias there, so nothing a compiler could fuse.
         """
-        values, row_scale = self.quantize_rows(x, f"{name}.in", signed=False)
         w_values, w_scale = quantize_weight(weight)
-        column_scaled = self.op("MatMulIntegerToFloat", [
+        return self.op("MatMulIntegerToFloat", [
             values, self.const(f"{name}.weight", w_values), self.scalar(1.0),
             self.const(f"{name}.scale", w_scale), self.scalar(_ACTIVATION_ZERO, np.uint8),
         ], f"{name}.gemm", domain="com.microsoft")
-        scaled = self.op("Mul", [column_scaled, row_scale], f"{name}.scaled")
+
+    def integer_product(self, a: str, b: str, name: str, *, zero: int) -> str:
+        """The exact integer product of two quantised tensors, as float (exact below 2^24)."""
+        one = self.scalar(1.0)
+        return self.op("MatMulIntegerToFloat", [a, b, one, one, self.scalar(zero, np.uint8)],
+                       name, domain="com.microsoft")
+
+    def dense(self, x: str, weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32],
+              name: str, *, magnitude_below: float | None = None) -> str:
+        """``x @ weight + bias`` on token rows: quantised rows times int8 columns, rescaled."""
+        values, row_scale = self.quantize_rows(x, f"{name}.in", signed=False,
+                                               magnitude_below=magnitude_below)
+        scaled = self.op("Mul", [self.project(values, weight, name), row_scale], f"{name}.scaled")
         return self.op("Add", [scaled, self.const(f"{name}.bias", bias)], name)
 
     def row_sum(self, x: str, name: str, width: int, *, nonnegative: bool = False) -> str:
@@ -165,8 +178,8 @@ class _Int8Graph(_Graph):
         grouping, is an integer below 2^24, which float32 holds exactly.
         """
         steps = float(2 ** 24 // width)
-        grid = self.op("Div", [self.scalar(steps), self.peak(x, name, -1,
-                                                             nonnegative=nonnegative)],
+        grid = self.op("Div", [self.scalar(steps), self.peak(
+            x, name, -1, magnitude_below=0.0 if nonnegative else None)],
                        f"{name}.grid")
         whole = self.op("Round", [self.op("Mul", [x, grid], f"{name}.scaled")], f"{name}.whole")
         total = self.op("ReduceSum", [whole, self.axes(-1)], f"{name}.sum", keepdims=1)
@@ -239,37 +252,52 @@ def _embeddings(g: _Int8Graph, weights: Weights, cfg: BertConfig) -> str:
 
 def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], i: int,
                cfg: BertConfig) -> str:
+    """Self-attention with integer GEMMs, an exact-integer softmax denominator, and no bias passes.
+
+    Two biases cost nothing: the key bias adds ``q . b_k`` to every score of a
+    query, which the softmax cancels, so it is dropped; the value bias comes
+    out of the softmax-weighted average unchanged, so it is folded into the
+    output projection's bias. And the row scale of the token, common to a
+    key's whole row, rides on the key's quantisation scale instead of on
+    every element.
+    """
     h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
     key = f"encoder.layer.{i}.attention"
     name = f"layer{i}.attn"
     additive, keep = masks
-    w_qkv, b_qkv = _packed_qkv(weights, key, h)
-    qkv = g.dense(x, w_qkv, b_qkv, f"{name}.qkv")
-    g.nodes.append(helper.make_node("Split", [qkv, g.const(f"{name}.split", np.array(
-        [h, h, h], np.int64))], [f"{name}.q", f"{name}.k", f"{name}.v"],
-        name=f"{name}.split_qkv", axis=1))
+    values, row_scale = g.quantize_rows(x, f"{name}.in", signed=False)
+
+    def project(part: str) -> str:
+        weight = _tensor(weights, f"{key}.self.{part}.weight", (h, h)).T
+        return g.project(values, weight, f"{name}.{part}")
+
+    query = g.op("Add", [g.op("Mul", [project("query"), row_scale], f"{name}.query_scaled"),
+                         g.const(f"{name}.query.bias",
+                                 _tensor(weights, f"{key}.self.query.bias", (h,)))],
+                 f"{name}.q")
+    value = g.op("Mul", [project("value"), row_scale], f"{name}.v")
     per_head_rows = g.const(f"{name}.head_rows", np.array([-1, d], np.int64))
-    heads_shape = "shape.heads"
 
-    def head_values(part: str, *, signed: bool) -> tuple[str, str]:
-        rows = g.op("Reshape", [f"{name}.{part}", per_head_rows], f"{name}.{part}_rows")
-        values, scale = g.quantize_rows(rows, f"{name}.{part}", signed=signed)
-        shaped = g.op("Reshape", [values, heads_shape], f"{name}.{part}_heads")
-        scale_heads = g.op("Reshape", [scale, "shape.head_scales"], f"{name}.{part}_scale_heads")
-        return shaped, g.op("Transpose", [scale_heads], f"{name}.{part}_scale_t",
-                            perm=[0, 2, 1, 3])  # (B, h, L, 1)
+    def head_values(part: str, rows: str, *, signed: bool) -> tuple[str, str]:
+        """Per (token, head) quantised values (B, L, h, d) and scales (B, L, h, 1)."""
+        shaped = g.op("Reshape", [rows, per_head_rows], f"{name}.{part}_rows")
+        quantised, scale = g.quantize_rows(shaped, f"{name}.{part}", signed=signed)
+        return (g.op("Reshape", [quantised, "shape.heads"], f"{name}.{part}_heads"),
+                g.op("Reshape", [scale, "shape.head_scales"], f"{name}.{part}_scale_heads"))
 
-    q, q_scale = head_values("q", signed=False)
-    k, k_scale = head_values("k", signed=True)
+    q, q_scale = head_values("q", query, signed=False)
+    k, k_unit_scale = head_values("k", project("key"), signed=True)
+    token_scale = g.op("Reshape", [row_scale, "shape.token_scales"], f"{name}.token_scale")
+    k_scale = g.op("Mul", [k_unit_scale, token_scale], f"{name}.k_scale")
     q_t = g.op("Transpose", [q], f"{name}.q_t", perm=[0, 2, 1, 3])  # (B, h, L, d)
     k_t = g.op("Transpose", [k], f"{name}.k_t", perm=[0, 2, 3, 1])  # (B, h, d, L)
-    k_scale_t = g.op("Transpose", [k_scale], f"{name}.k_scale_row", perm=[0, 1, 3, 2])
-    scores = g.integer_gemm(q_t, k_t, f"{name}.qk", zero=g.scalar(_ACTIVATION_ZERO, np.uint8))
-    # y = (scores - max) / 64: the 1/sqrt(d) and the exp's 1/64 ride on the q scales
-    q_scaled = g.op("Mul", [q_scale, g.scalar(1.0 / (math.sqrt(d) * 2 ** _EXP_SQUARINGS))],
-                    f"{name}.q_scale_exp")
-    floated = g.op("Cast", [scores], f"{name}.qk_float", to=TensorProto.FLOAT)
-    logits = g.op("Add", [g.op("Mul", [g.op("Mul", [floated, q_scaled], f"{name}.qk_rows"),
+    # y = (scores - max) / 2^squarings: 1/sqrt(d) and the exp's scaling ride on the q scales
+    q_scale_t = g.op("Mul", [g.op("Transpose", [q_scale], f"{name}.q_scale_t", perm=[0, 2, 1, 3]),
+                             g.scalar(1.0 / (math.sqrt(d) * 2 ** _EXP_SQUARINGS))],
+                     f"{name}.q_scale_exp")  # (B, h, L, 1)
+    k_scale_t = g.op("Transpose", [k_scale], f"{name}.k_scale_t", perm=[0, 2, 3, 1])  # (B,h,1,L)
+    scores = g.integer_product(q_t, k_t, f"{name}.qk", zero=_ACTIVATION_ZERO)
+    logits = g.op("Add", [g.op("Mul", [g.op("Mul", [scores, q_scale_t], f"{name}.qk_rows"),
                                        k_scale_t], f"{name}.qk_scaled"), additive],
                   f"{name}.masked")
     shifted = g.op("Sub", [logits, g.op("ReduceMax", [logits], f"{name}.peak", axes=[-1],
@@ -278,7 +306,7 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
     weights_q = g.op("QuantizeLinear", [probabilities, g.scalar(1.0 / _PROBABILITY_LEVELS),
                                         g.scalar(0, np.uint8)], f"{name}.p_q")
     # v: one scale per text, head and column, over the text's real tokens only
-    v_heads = g.op("Reshape", [f"{name}.v", heads_shape], f"{name}.v_heads")
+    v_heads = g.op("Reshape", [value, "shape.heads"], f"{name}.v_heads")
     v_t = g.op("Mul", [g.op("Transpose", [v_heads], f"{name}.v_t", perm=[0, 2, 3, 1]), keep],
                f"{name}.v_real")  # (B, h, d, L), padded keys exactly 0
     v_scale = g.op("Div", [g.peak(v_t, f"{name}.v", -1), g.scalar(_SIGNED_LEVELS)],
@@ -291,22 +319,30 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
         g.op("Shape", [v_q], f"{name}.v_q_shape", end=3), g.axes(1)], f"{name}.ones_shape",
         axis=0)], f"{name}.ones", value=helper.make_tensor("value", TensorProto.INT8, [1], [1]))
     v_ext = g.op("Concat", [v_q, ones], f"{name}.v_ext", axis=3)
-    weighted = g.integer_gemm(weights_q, v_ext, f"{name}.pv", zero=g.scalar(0, np.uint8))
+    weighted = g.integer_product(weights_q, v_ext, f"{name}.pv", zero=0)
     g.nodes.append(helper.make_node("Split", [weighted, g.const(f"{name}.pv_split", np.array(
         [d, 1], np.int64))], [f"{name}.numerator", f"{name}.denominator"],
         name=f"{name}.split_pv", axis=3))
-    numerator = g.op("Mul", [g.op("Cast", [f"{name}.numerator"], f"{name}.num_float",
-                                  to=TensorProto.FLOAT),
-                             g.op("Transpose", [v_scale], f"{name}.v_scale_row",
-                                  perm=[0, 1, 3, 2])], f"{name}.num_scaled")
-    context = g.op("Div", [numerator, g.op("Cast", [f"{name}.denominator"], f"{name}.den_float",
-                                           to=TensorProto.FLOAT)], f"{name}.ctx")
+    v_scale_row = g.op("Transpose", [v_scale], f"{name}.v_scale_row", perm=[0, 1, 3, 2])
+    numerator = g.op("Mul", [f"{name}.numerator", v_scale_row], f"{name}.num_scaled")
+    context = g.op("Div", [numerator, f"{name}.denominator"], f"{name}.ctx")
     context_t = g.op("Transpose", [context], f"{name}.context_t", perm=[0, 2, 1, 3])
     merged = g.op("Reshape", [context_t, "shape.rows"], f"{name}.context")
-    projected = g.dense(merged, _tensor(weights, f"{key}.output.dense.weight", (h, h)).T,
-                        _tensor(weights, f"{key}.output.dense.bias", (h,)), f"{name}.out")
+    out_weight = _tensor(weights, f"{key}.output.dense.weight", (h, h)).T
+    out_bias = _with_value_bias(_tensor(weights, f"{key}.output.dense.bias", (h,)), out_weight,
+                                _tensor(weights, f"{key}.self.value.bias", (h,)))
+    projected = g.dense(merged, out_weight, out_bias, f"{name}.out")
     residual = g.op("Add", [projected, x], f"{name}.residual")
     return g.layer_norm(weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
+
+
+def _with_value_bias(bias: npt.NDArray[np.float32], weight: npt.NDArray[np.float32],
+                     value_bias: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``bias + value_bias @ weight``, each sum exact then rounded once (no BLAS: its order
+    depends on the CPU, and so would the built file's hash)."""
+    products = value_bias.astype(np.float64)[:, None] * weight.astype(np.float64)  # exact
+    folded = [math.fsum([float(b), *column]) for b, column in zip(bias, products.T, strict=True)]
+    return np.array(folded, dtype=np.float32)
 
 
 def _feed_forward(g: _Int8Graph, weights: Weights, x: str, i: int, cfg: BertConfig) -> str:
@@ -317,7 +353,8 @@ def _feed_forward(g: _Int8Graph, weights: Weights, x: str, i: int, cfg: BertConf
                  _tensor(weights, f"{key}.intermediate.dense.bias", (inner,)), f"{name}.up")
     activated = g.gelu(up, f"{name}.gelu")
     down = g.dense(activated, _tensor(weights, f"{key}.output.dense.weight", (h, inner)).T,
-                   _tensor(weights, f"{key}.output.dense.bias", (h,)), f"{name}.down")
+                   _tensor(weights, f"{key}.output.dense.bias", (h,)), f"{name}.down",
+                   magnitude_below=_GELU_MINIMUM)
     residual = g.op("Add", [down, x], f"{name}.residual")
     return g.layer_norm(weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
 
@@ -340,6 +377,8 @@ def build_bert_int8_graph(weights: Weights, cfg: BertConfig, *, name: str) -> on
          "shape.heads", axis=0)
     g.op("Concat", [batch_length, g.const("shape.scales_tail", np.array([heads, 1], np.int64))],
          "shape.head_scales", axis=0)
+    g.op("Concat", [batch_length, g.const("shape.token_tail", np.array([1, 1], np.int64))],
+         "shape.token_scales", axis=0)
     g.op("Concat", [batch_length, g.const("shape.hidden_tail", np.array([h], np.int64))],
          "shape.states", axis=0)
     x = _embeddings(g, weights, cfg)
