@@ -109,22 +109,30 @@ class _Int8Graph(_Graph):
         return name
 
     def peak(self, x: str, name: str, axis: int, *, magnitude_below: float | None = None) -> str:
-        """max |x| along ``axis`` (kept), floored at a tiny positive value.
+        """max |x| along ``axis`` (reduced away), floored at a tiny positive value.
+
+        Per-row scalars are kept without a trailing axis of 1 until they meet
+        the rows: ONNX Runtime broadcasts a scalar over an ``(R, 1)`` tensor one
+        element at a time, 10x slower than over ``(R,)``.
 
         ``magnitude_below`` promises ``x >= -magnitude_below`` everywhere (0 for
         non-negative ``x``): then ``max(max x, magnitude_below)`` bounds |x| with
         one reduction instead of two.
         """
-        peak = self.op("ReduceMax", [x], f"{name}.max", axes=[axis], keepdims=1)
+        peak = self.op("ReduceMax", [x], f"{name}.max", axes=[axis], keepdims=0)
         if magnitude_below is None:
-            low = self.op("ReduceMin", [x], f"{name}.min", axes=[axis], keepdims=1)
+            low = self.op("ReduceMin", [x], f"{name}.min", axes=[axis], keepdims=0)
             peak = self.op("Max", [peak, self.op("Neg", [low], f"{name}.neg")], f"{name}.abs")
         floor = max(magnitude_below or 0.0, _TINY)
         return self.op("Max", [peak, self.scalar(floor)], f"{name}.floor")
 
+    def column(self, x: str) -> str:
+        """``x`` with a trailing axis of 1, to broadcast one value over each row."""
+        return self.op("Unsqueeze", [x, self.axes(-1)], f"{x}.column")
+
     def quantize_rows(self, x: str, name: str, *, signed: bool, scale: str | None = None,
                       magnitude_below: float | None = None) -> tuple[str, str]:
-        """Rows of 2-D ``x`` quantised on their own scale: (values, scale per row (R, 1)).
+        """Rows of 2-D ``x`` quantised on their own scale: (values, scale per row (R,)).
 
         Unsigned: ``64 + round(x / s)`` with ``s = max|row| / 63`` (values 1..127).
         Signed: ``round(x / s)`` with ``s = max|row| / 127``. A given ``scale``
@@ -167,11 +175,12 @@ class _Int8Graph(_Graph):
         """``x @ weight + bias`` on token rows: quantised rows times int8 columns, rescaled."""
         values, row_scale = self.quantize_rows(x, f"{name}.in", signed=False,
                                                magnitude_below=magnitude_below)
-        scaled = self.op("Mul", [self.project(values, weight, name), row_scale], f"{name}.scaled")
+        scaled = self.op("Mul", [self.project(values, weight, name), self.column(row_scale)],
+                         f"{name}.scaled")
         return self.op("Add", [scaled, self.const(f"{name}.bias", bias)], name)
 
     def row_sum(self, x: str, name: str, width: int, *, nonnegative: bool = False) -> str:
-        """The sum of each row of ``x`` (R, width), exact in any order.
+        """The sum of each row of ``x`` (R, width), shape (R,), exact in any order.
 
         Each row is rounded to a grid of ``2^24 / width`` steps per its largest
         magnitude, so every value, and every partial sum in any order or SIMD
@@ -181,8 +190,9 @@ class _Int8Graph(_Graph):
         grid = self.op("Div", [self.scalar(steps), self.peak(
             x, name, -1, magnitude_below=0.0 if nonnegative else None)],
                        f"{name}.grid")
-        whole = self.op("Round", [self.op("Mul", [x, grid], f"{name}.scaled")], f"{name}.whole")
-        total = self.op("ReduceSum", [whole, self.axes(-1)], f"{name}.sum", keepdims=1)
+        whole = self.op("Round", [self.op("Mul", [x, self.column(grid)], f"{name}.scaled")],
+                        f"{name}.whole")
+        total = self.op("ReduceSum", [whole, self.axes(-1)], f"{name}.sum", keepdims=0)
         return self.op("Div", [total, grid], name)
 
     def layer_norm(self, weights: Weights, x: str, key: str, name: str, cfg: BertConfig) -> str:
@@ -192,13 +202,13 @@ class _Int8Graph(_Graph):
         beta = self.const(f"{name}.beta", _tensor(weights, f"{key}.bias", (h,)))
         inverse_width = self.scalar(1.0 / h)
         mean = self.op("Mul", [self.row_sum(x, f"{name}.sum", h), inverse_width], f"{name}.mean")
-        centred = self.op("Sub", [x, mean], f"{name}.centred")
+        centred = self.op("Sub", [x, self.column(mean)], f"{name}.centred")
         square = self.op("Mul", [centred, centred], f"{name}.square")
         variance = self.op("Mul", [self.row_sum(square, f"{name}.square_sum", h, nonnegative=True),
                                    inverse_width], f"{name}.var")
         std = self.op("Sqrt", [self.op("Add", [variance, self.scalar(cfg.layer_norm_eps)],
                                        f"{name}.var_eps")], f"{name}.std")
-        normalised = self.op("Div", [centred, std], f"{name}.normalised")
+        normalised = self.op("Div", [centred, self.column(std)], f"{name}.normalised")
         return self.op("Add", [self.op("Mul", [normalised, gamma], f"{name}.scaled"), beta], name)
 
     def horner(self, x: str, coefficients: list[float], name: str) -> str:
@@ -266,16 +276,17 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
     name = f"layer{i}.attn"
     additive, keep = masks
     values, row_scale = g.quantize_rows(x, f"{name}.in", signed=False)
+    row_column = g.column(row_scale)
 
     def project(part: str) -> str:
         weight = _tensor(weights, f"{key}.self.{part}.weight", (h, h)).T
         return g.project(values, weight, f"{name}.{part}")
 
-    query = g.op("Add", [g.op("Mul", [project("query"), row_scale], f"{name}.query_scaled"),
+    query = g.op("Add", [g.op("Mul", [project("query"), row_column], f"{name}.query_scaled"),
                          g.const(f"{name}.query.bias",
                                  _tensor(weights, f"{key}.self.query.bias", (h,)))],
                  f"{name}.q")
-    value = g.op("Mul", [project("value"), row_scale], f"{name}.v")
+    value = g.op("Mul", [project("value"), row_column], f"{name}.v")
     per_head_rows = g.const(f"{name}.head_rows", np.array([-1, d], np.int64))
 
     def head_values(part: str, rows: str, *, signed: bool) -> tuple[str, str]:
@@ -288,14 +299,15 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
     q, q_scale = head_values("q", query, signed=False)
     k, k_unit_scale = head_values("k", project("key"), signed=True)
     token_scale = g.op("Reshape", [row_scale, "shape.token_scales"], f"{name}.token_scale")
-    k_scale = g.op("Mul", [k_unit_scale, token_scale], f"{name}.k_scale")
+    k_scale = g.op("Mul", [k_unit_scale, token_scale], f"{name}.k_scale")  # (B, L, h)
     q_t = g.op("Transpose", [q], f"{name}.q_t", perm=[0, 2, 1, 3])  # (B, h, L, d)
     k_t = g.op("Transpose", [k], f"{name}.k_t", perm=[0, 2, 3, 1])  # (B, h, d, L)
     # y = (scores - max) / 2^squarings: 1/sqrt(d) and the exp's scaling ride on the q scales
-    q_scale_t = g.op("Mul", [g.op("Transpose", [q_scale], f"{name}.q_scale_t", perm=[0, 2, 1, 3]),
-                             g.scalar(1.0 / (math.sqrt(d) * 2 ** _EXP_SQUARINGS))],
-                     f"{name}.q_scale_exp")  # (B, h, L, 1)
-    k_scale_t = g.op("Transpose", [k_scale], f"{name}.k_scale_t", perm=[0, 2, 3, 1])  # (B,h,1,L)
+    q_scale_t = g.column(g.op("Mul", [
+        g.op("Transpose", [q_scale], f"{name}.q_scale_t", perm=[0, 2, 1]),
+        g.scalar(1.0 / (math.sqrt(d) * 2 ** _EXP_SQUARINGS))], f"{name}.q_scale_exp"))
+    k_scale_t = g.op("Unsqueeze", [g.op("Transpose", [k_scale], f"{name}.k_scale_t",
+                                        perm=[0, 2, 1]), g.axes(2)], f"{name}.k_scale_keys")
     scores = g.integer_product(q_t, k_t, f"{name}.qk", zero=_ACTIVATION_ZERO)
     logits = g.op("Add", [g.op("Mul", [g.op("Mul", [scores, q_scale_t], f"{name}.qk_rows"),
                                        k_scale_t], f"{name}.qk_scaled"), additive],
@@ -310,7 +322,7 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
     v_t = g.op("Mul", [g.op("Transpose", [v_heads], f"{name}.v_t", perm=[0, 2, 3, 1]), keep],
                f"{name}.v_real")  # (B, h, d, L), padded keys exactly 0
     v_scale = g.op("Div", [g.peak(v_t, f"{name}.v", -1), g.scalar(_SIGNED_LEVELS)],
-                   f"{name}.v_scale")  # (B, h, d, 1)
+                   f"{name}.v_scale")  # (B, h, d)
     v_q_rows, _ = g.quantize_rows(g.op("Flatten", [v_t], f"{name}.v_rows", axis=3),
                                   f"{name}.vq", signed=True, scale=v_scale)
     v_q = g.op("Transpose", [g.op("Reshape", [v_q_rows, g.op("Shape", [v_t], f"{name}.v_shape")],
@@ -323,7 +335,7 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
     g.nodes.append(helper.make_node("Split", [weighted, g.const(f"{name}.pv_split", np.array(
         [d, 1], np.int64))], [f"{name}.numerator", f"{name}.denominator"],
         name=f"{name}.split_pv", axis=3))
-    v_scale_row = g.op("Transpose", [v_scale], f"{name}.v_scale_row", perm=[0, 1, 3, 2])
+    v_scale_row = g.op("Unsqueeze", [v_scale, g.axes(2)], f"{name}.v_scale_row")  # (B,h,1,d)
     numerator = g.op("Mul", [f"{name}.numerator", v_scale_row], f"{name}.num_scaled")
     context = g.op("Div", [numerator, f"{name}.denominator"], f"{name}.ctx")
     context_t = g.op("Transpose", [context], f"{name}.context_t", perm=[0, 2, 1, 3])
@@ -375,9 +387,9 @@ def build_bert_int8_graph(weights: Weights, cfg: BertConfig, *, name: str) -> on
     batch_length = g.op("Shape", ["input_ids"], "shape.outer")
     g.op("Concat", [batch_length, g.const("shape.heads_tail", np.array([heads, d], np.int64))],
          "shape.heads", axis=0)
-    g.op("Concat", [batch_length, g.const("shape.scales_tail", np.array([heads, 1], np.int64))],
+    g.op("Concat", [batch_length, g.const("shape.scales_tail", np.array([heads], np.int64))],
          "shape.head_scales", axis=0)
-    g.op("Concat", [batch_length, g.const("shape.token_tail", np.array([1, 1], np.int64))],
+    g.op("Concat", [batch_length, g.const("shape.token_tail", np.array([1], np.int64))],
          "shape.token_scales", axis=0)
     g.op("Concat", [batch_length, g.const("shape.hidden_tail", np.array([h], np.int64))],
          "shape.states", axis=0)
