@@ -66,6 +66,7 @@ _EXP_SQUARINGS: Final = 4  # exp(y) = p(y / 2^4) ^ (2^4)
 _EXP_FLOOR: Final = -6.5  # 255 * exp(-6.5) = 0.38 rounds to 0: weights below are exact zeros
 _GELU_CLAMP: Final = 3.0
 _GELU_DEGREE: Final = 4
+_FFN_SLICES: Final = 4
 _GELU_MINIMUM: Final = 0.18  # GELU >= -0.16997 (and its polynomial within 1e-2 of it)
 
 
@@ -94,6 +95,7 @@ class _Int8Graph(_Graph):
     def __init__(self) -> None:
         super().__init__()
         self._scalars: dict[tuple[str, float], str] = {}
+        self._zeros: dict[tuple[str, bool], str] = {}
 
     def scalar(self, value: float, dtype: Any = np.float32) -> str:
         key = (np.dtype(dtype).name, float(value))
@@ -126,29 +128,41 @@ class _Int8Graph(_Graph):
         floor = max(magnitude_below or 0.0, _TINY)
         return self.op("Max", [peak, self.scalar(floor)], f"{name}.floor")
 
+    def zero_points(self, rows: str, *, signed: bool) -> str:
+        """A (R,) tensor of the zero point (0 signed, 128 unsigned); R from the 1-D ``rows``."""
+        key = (rows, signed)
+        if key not in self._zeros:
+            zero_type, value = ((TensorProto.INT8, 0) if signed
+                                else (TensorProto.UINT8, _ACTIVATION_ZERO))
+            self._zeros[key] = self.op(
+                "ConstantOfShape", [rows], f"{rows}.zero_{'signed' if signed else 'unsigned'}",
+                value=helper.make_tensor("value", zero_type, [1], [value]))
+        return self._zeros[key]
+
     def column(self, x: str) -> str:
         """``x`` with a trailing axis of 1, to broadcast one value over each row."""
         return self.op("Unsqueeze", [x, self.axes(-1)], f"{x}.column")
 
     def quantize_rows(self, x: str, name: str, *, signed: bool, scale: str | None = None,
-                      magnitude_below: float | None = None) -> tuple[str, str]:
+                      magnitude_below: float | None = None,
+                      rows: str | None = None) -> tuple[str, str]:
         """Rows of 2-D ``x`` quantised on their own scale: (values, scale per row (R,)).
 
-        Unsigned: ``64 + round(x / s)`` with ``s = max|row| / 63`` (values 1..127).
-        Signed: ``round(x / s)`` with ``s = max|row| / 127``. A given ``scale``
-        (one per row, any shape) is used instead of the row's own.
+        Unsigned: ``128 + round(x / s)`` with ``s = max|row| / 127`` (values 1..255).
+        Signed: ``round(x / s)`` with ``s = max|row| / 63`` (values -63..63). A
+        given ``scale`` (one per row, any shape) is used instead of the row's
+        own. ``rows`` names a 1-D tensor holding R, to share the zero points.
         """
         if scale is None:
             levels = _SIGNED_LEVELS if signed else _ACTIVATION_LEVELS
             peak = self.peak(x, name, -1, magnitude_below=magnitude_below)
-            scale = self.op("Div", [peak, self.scalar(levels)], f"{name}.scale")
-        flat = self.op("Reshape", [scale, self.axes(-1)], f"{name}.scale_flat")
-        zero_type = TensorProto.INT8 if signed else TensorProto.UINT8
-        zero_value = 0 if signed else _ACTIVATION_ZERO
-        zero = self.op("ConstantOfShape", [self.op("Shape", [flat], f"{name}.rows")],
-                       f"{name}.zero",
-                       value=helper.make_tensor("value", zero_type, [1], [zero_value]))
-        values = self.op("QuantizeLinear", [x, flat, zero], f"{name}.q", axis=0)
+            scale = flat = self.op("Div", [peak, self.scalar(levels)], f"{name}.scale")
+        else:
+            flat = self.op("Reshape", [scale, self.axes(-1)], f"{name}.scale_flat")
+        if rows is None:
+            rows = self.op("Shape", [flat], f"{name}.rows")
+        values = self.op("QuantizeLinear", [x, flat, self.zero_points(rows, signed=signed)],
+                         f"{name}.q", axis=0)
         return values, scale
 
     def project(self, values: str, weight: npt.NDArray[np.float32], name: str) -> str:
@@ -358,16 +372,38 @@ def _with_value_bias(bias: npt.NDArray[np.float32], weight: npt.NDArray[np.float
 
 
 def _feed_forward(g: _Int8Graph, weights: Weights, x: str, i: int, cfg: BertConfig) -> str:
+    """The feed-forward block in ``_FFN_SLICES`` slices of the inner width, summed in order.
+
+    Each slice is up-projection, GELU and down-projection of its own inner
+    columns, with its own quantisation scales; the slices' float outputs are
+    added in slice order (fixed, element-wise). Slicing keeps each slice's
+    inner activations small enough to stay in cache between operators.
+    """
     h, inner = cfg.hidden_size, cfg.intermediate_size
     key = f"encoder.layer.{i}"
     name = f"layer{i}.ffn"
-    up = g.dense(x, _tensor(weights, f"{key}.intermediate.dense.weight", (inner, h)).T,
-                 _tensor(weights, f"{key}.intermediate.dense.bias", (inner,)), f"{name}.up")
-    activated = g.gelu(up, f"{name}.gelu")
-    down = g.dense(activated, _tensor(weights, f"{key}.output.dense.weight", (h, inner)).T,
-                   _tensor(weights, f"{key}.output.dense.bias", (h,)), f"{name}.down",
-                   magnitude_below=_GELU_MINIMUM)
-    residual = g.op("Add", [down, x], f"{name}.residual")
+    values, row_scale = g.quantize_rows(x, f"{name}.in", signed=False)
+    row_column = g.column(row_scale)
+    up_weight = _tensor(weights, f"{key}.intermediate.dense.weight", (inner, h)).T
+    up_bias = _tensor(weights, f"{key}.intermediate.dense.bias", (inner,))
+    down_weight = _tensor(weights, f"{key}.output.dense.weight", (h, inner)).T
+    width = inner // _FFN_SLICES
+    total = ""
+    for part in range(_FFN_SLICES):
+        cols = slice(part * width, (part + 1) * width)
+        slice_name = f"{name}.slice{part}"
+        up = g.op("Add", [g.op("Mul", [g.project(values, up_weight[:, cols], f"{slice_name}.up"),
+                                       row_column], f"{slice_name}.up_scaled"),
+                          g.const(f"{slice_name}.up.bias", up_bias[cols])], f"{slice_name}.up")
+        activated = g.gelu(up, f"{slice_name}.gelu")
+        down_values, down_scale = g.quantize_rows(activated, f"{slice_name}.down.in",
+                                                  signed=False, magnitude_below=_GELU_MINIMUM)
+        down = g.op("Mul", [g.project(down_values, down_weight[cols], f"{slice_name}.down"),
+                            g.column(down_scale)], f"{slice_name}.down_scaled")
+        total = down if not total else g.op("Add", [total, down], f"{slice_name}.sum")
+    biased = g.op("Add", [total, g.const(f"{name}.down.bias", _tensor(
+        weights, f"{key}.output.dense.bias", (h,)))], f"{name}.down")
+    residual = g.op("Add", [biased, x], f"{name}.residual")
     return g.layer_norm(weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
 
 
@@ -385,6 +421,9 @@ def build_bert_int8_graph(weights: Weights, cfg: BertConfig, *, name: str) -> on
     g = _Int8Graph()
     h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
     batch_length = g.op("Shape", ["input_ids"], "shape.outer")
+    tokens = g.op("ReduceProd", [batch_length], "shape.tokens", keepdims=1)  # (1,): B * L
+    g.op("Mul", [tokens, g.const("shape.heads_count", np.array([heads], np.int64))],
+         "shape.head_rows_count")
     g.op("Concat", [batch_length, g.const("shape.heads_tail", np.array([heads, d], np.int64))],
          "shape.heads", axis=0)
     g.op("Concat", [batch_length, g.const("shape.scales_tail", np.array([heads], np.int64))],
