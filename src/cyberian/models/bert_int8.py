@@ -1,35 +1,44 @@
 """Build the int8 BERT graph: the same bits on every CPU, by construction.
 
-Where the FP32 graph is portable only within one CPU class (its float GEMMs,
+The FP32 graph is portable only within one CPU class: its float GEMMs,
 ``Exp``, ``Erf`` and ``LayerNormalization`` round differently without FMA or
-on ARM), this graph uses only operations whose result does not depend on the
-CPU at all (docs/DETERMINISM.md, "The int8 spec"):
+on ARM. This graph uses only operations whose result cannot depend on the CPU
+(docs/DETERMINISM.md, "The int8 spec"):
 
-* every matrix product is an exact integer GEMM (``MatMulInteger``) of
-  unsigned 7-bit activations (0..127) by signed 8-bit operands, so no pair
-  sum can saturate even on AVX2's 16-bit ``vpmaddubsw`` path, and no int32
-  sum can overflow;
+* every matrix product is an exact integer GEMM of unsigned 8-bit values
+  (1..255, zero point 128) by signed values of at most 6 bits and a sign
+  (-63..63): a pair of products never exceeds 2 * 255 * 63 = 32,130, so even
+  AVX2's 16-bit ``vpmaddubsw`` cannot saturate, and no int32 sum can
+  overflow or lose a bit when converted to float (all stay below 2^24).
+  ``MatMulIntegerToFloat`` converts each sum and multiplies it by one scale
+  per column in the GEMM's epilogue: one correctly rounded multiply;
 * every float operation is element-wise and correctly rounded (``Add``,
-  ``Sub``, ``Mul``, ``Div``, ``Sqrt``, ``Max``, ``Min``, ``Abs``, ``Neg``,
-  ``Relu``), a maximum or minimum (exact in any order), an exact conversion,
-  or ``QuantizeLinear`` (one division and one round-half-to-even per element);
-* sums that are not GEMMs are sums of integers: the layer norm's mean and
-  variance are int64 sums of fixed-point values (exact in any order);
-* ``exp`` and GELU's ``erf`` are polynomials of element-wise operations.
+  ``Sub``, ``Mul``, ``Div``, ``Sqrt``, ``Round``, ``Abs``, ``Neg``, ``Relu``,
+  ``Max``, ``Clip``), a maximum or minimum (exact in any order), or
+  ``QuantizeLinear`` (one division and one round-half-to-even per element);
+* the only float sums that are not GEMMs -- a layer norm's mean and variance
+  -- are sums of whole numbers below 2^24 (each row rounded to a grid of its
+  own), so every order and every SIMD grouping gives the same exact result;
+* ``exp`` and GELU are polynomials of element-wise operations, their
+  coefficients fixed in this file.
 
-Quantisation (the recipe is the builder; no calibration data):
+Quantisation is part of the builder (no calibration data, nothing fitted at
+build time; the numbers in docs/BENCHMARKS.md):
 
-* weights: symmetric, per output column, ``round(w / s)`` with
-  ``s = max|w| / 127``; biases, embeddings and layer-norm parameters stay float32;
+* weights: symmetric, per output column, ``round(w / s)``, ``s = max|w| / 63``;
+  biases, embeddings and layer-norm parameters stay float32;
 * activations entering a GEMM: symmetric, per token row (per token and head for
-  q and k), ``63`` levels each side around a zero point of ``64``;
-* v: per text, head and column over the text's real tokens (padding excluded);
-* attention weights: ``round(127 * exp(s - max s))``; the softmax denominator is
-  the exact integer sum of those weights, produced by the same GEMM through a
-  column of ones appended to v.
+  q and k), ``128 + round(x / s)``, ``s = max|row| / 127``;
+* v: per text, head and column, over the text's real tokens only;
+* attention weights: ``round(255 * exp(s - max s))``; the softmax denominator is
+  the exact integer sum of those weights, from the same GEMM through a column
+  of ones appended to v;
+* the feed-forward block runs in 4 slices of its inner width, each with its
+  own scales, summed in slice order.
 
-Every row is computed from its own token (or its own text) only, so, as for
-the FP32 graph, a text's bits do not depend on its batch or on padding.
+Every row is computed from its own token (or, for v's scales, its own text's
+real tokens) only, so, as for the FP32 graph, a text's bits depend neither on
+its batch nor on padding.
 """
 
 from __future__ import annotations
@@ -42,16 +51,9 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper
 
-from .bert import (
-    IR_VERSION,
-    BertConfig,
-    Weights,
-    _Graph,
-    _packed_qkv,
-    _tensor,
-)
+from .bert import IR_VERSION, BertConfig, Weights, _Graph, _tensor
 
-__all__ = ["INT8_BUILDER_VERSION", "build_bert_int8_graph"]
+__all__ = ["GELU_TAIL", "INT8_BUILDER_VERSION", "build_bert_int8_graph", "quantize_weight"]
 
 INT8_BUILDER_VERSION: Final = "1"
 """Bumped whenever the int8 graph or its quantisation changes."""
@@ -65,9 +67,13 @@ _TINY: Final = 1e-30  # floor of a quantisation scale, so an all-zero row divide
 _EXP_SQUARINGS: Final = 4  # exp(y) = p(y / 2^4) ^ (2^4)
 _EXP_FLOOR: Final = -6.5  # 255 * exp(-6.5) = 0.38 rounds to 0: weights below are exact zeros
 _GELU_CLAMP: Final = 3.0
-_GELU_DEGREE: Final = 4
+GELU_TAIL: Final = (0.0, 0.5374338030815125, -0.5466828346252441, 0.18867458403110504,
+                    -0.02201070450246334)
+"""p(a) ~ a * Phi(-a) on [0, 3]: the least-squares quartic through 0 (max error 3.0e-3),
+rounded to float32 -- fixed here, not fitted at build time (a LAPACK fit's last bits depend
+on the CPU, and the built file must not)."""
 _FFN_SLICES: Final = 4
-_GELU_MINIMUM: Final = 0.18  # GELU >= -0.16997 (and its polynomial within 1e-2 of it)
+_GELU_MINIMUM: Final = 0.18  # the approximate GELU is >= -max p = -0.1682 (test checks)
 
 
 def quantize_weight(weight: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int8],
@@ -79,23 +85,12 @@ def quantize_weight(weight: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int
     return values.astype(np.int8), scale.astype(np.float32)
 
 
-def _gelu_tail_coefficients() -> list[float]:
-    """Polynomial p with p(a) ~ a * Phi(-a) on [0, clamp], so GELU(x) = relu(x) - p(min|x|)."""
-    a = np.linspace(0.0, _GELU_CLAMP, 4001)
-    target = a * 0.5 * np.array([math.erfc(v / math.sqrt(2.0)) for v in a])
-    fit = np.polynomial.chebyshev.Chebyshev.fit(a, target, _GELU_DEGREE,
-                                                domain=[0.0, _GELU_CLAMP])
-    coefficients = fit.convert(kind=np.polynomial.Polynomial).coef
-    return [float(np.float32(c)) for c in coefficients]
-
-
 class _Int8Graph(_Graph):
     """The FP32 builder's node list, plus scalar constants and the int8 building blocks."""
 
     def __init__(self) -> None:
         super().__init__()
         self._scalars: dict[tuple[str, float], str] = {}
-        self._zeros: dict[tuple[str, bool], str] = {}
 
     def scalar(self, value: float, dtype: Any = np.float32) -> str:
         key = (np.dtype(dtype).name, float(value))
@@ -128,30 +123,18 @@ class _Int8Graph(_Graph):
         floor = max(magnitude_below or 0.0, _TINY)
         return self.op("Max", [peak, self.scalar(floor)], f"{name}.floor")
 
-    def zero_points(self, rows: str, *, signed: bool) -> str:
-        """A (R,) tensor of the zero point (0 signed, 128 unsigned); R from the 1-D ``rows``."""
-        key = (rows, signed)
-        if key not in self._zeros:
-            zero_type, value = ((TensorProto.INT8, 0) if signed
-                                else (TensorProto.UINT8, _ACTIVATION_ZERO))
-            self._zeros[key] = self.op(
-                "ConstantOfShape", [rows], f"{rows}.zero_{'signed' if signed else 'unsigned'}",
-                value=helper.make_tensor("value", zero_type, [1], [value]))
-        return self._zeros[key]
-
     def column(self, x: str) -> str:
         """``x`` with a trailing axis of 1, to broadcast one value over each row."""
         return self.op("Unsqueeze", [x, self.axes(-1)], f"{x}.column")
 
     def quantize_rows(self, x: str, name: str, *, signed: bool, scale: str | None = None,
-                      magnitude_below: float | None = None,
-                      rows: str | None = None) -> tuple[str, str]:
+                      magnitude_below: float | None = None) -> tuple[str, str]:
         """Rows of 2-D ``x`` quantised on their own scale: (values, scale per row (R,)).
 
         Unsigned: ``128 + round(x / s)`` with ``s = max|row| / 127`` (values 1..255).
         Signed: ``round(x / s)`` with ``s = max|row| / 63`` (values -63..63). A
         given ``scale`` (one per row, any shape) is used instead of the row's
-        own. ``rows`` names a 1-D tensor holding R, to share the zero points.
+        own.
         """
         if scale is None:
             levels = _SIGNED_LEVELS if signed else _ACTIVATION_LEVELS
@@ -159,10 +142,12 @@ class _Int8Graph(_Graph):
             scale = flat = self.op("Div", [peak, self.scalar(levels)], f"{name}.scale")
         else:
             flat = self.op("Reshape", [scale, self.axes(-1)], f"{name}.scale_flat")
-        if rows is None:
-            rows = self.op("Shape", [flat], f"{name}.rows")
-        values = self.op("QuantizeLinear", [x, flat, self.zero_points(rows, signed=signed)],
-                         f"{name}.q", axis=0)
+        zero_type, zero_value = ((TensorProto.INT8, 0) if signed
+                                 else (TensorProto.UINT8, _ACTIVATION_ZERO))
+        zero = self.op("ConstantOfShape", [self.op("Shape", [flat], f"{name}.rows")],
+                       f"{name}.zero",
+                       value=helper.make_tensor("value", zero_type, [1], [zero_value]))
+        values = self.op("QuantizeLinear", [x, flat, zero], f"{name}.q", axis=0)
         return values, scale
 
     def project(self, values: str, weight: npt.NDArray[np.float32], name: str) -> str:
@@ -210,7 +195,7 @@ class _Int8Graph(_Graph):
         return self.op("Div", [total, grid], name)
 
     def layer_norm(self, weights: Weights, x: str, key: str, name: str, cfg: BertConfig) -> str:
-        """LayerNorm over the last axis with int64 sums: the same bits on every CPU."""
+        """LayerNorm over the last axis with exact row sums: the same bits on every CPU."""
         h = cfg.hidden_size
         gamma = self.const(f"{name}.gamma", _tensor(weights, f"{key}.weight", (h,)))
         beta = self.const(f"{name}.beta", _tensor(weights, f"{key}.bias", (h,)))
@@ -226,18 +211,22 @@ class _Int8Graph(_Graph):
         return self.op("Add", [self.op("Mul", [normalised, gamma], f"{name}.scaled"), beta], name)
 
     def horner(self, x: str, coefficients: list[float], name: str) -> str:
-        """``sum(c[i] * x^i)`` as a fixed Horner chain of element-wise Mul and Add."""
+        """``sum(c[i] * x^i)`` as a fixed Horner chain of element-wise Mul and Add.
+
+        A zero term is skipped (no ``Add`` of 0).
+        """
         acc = self.scalar(coefficients[-1])
         for i, c in reversed(list(enumerate(coefficients[:-1]))):
-            acc = self.op("Add", [self.op("Mul", [acc, x], f"{name}.mul{i}"), self.scalar(c)],
-                          f"{name}.add{i}")
+            acc = self.op("Mul", [acc, x], f"{name}.mul{i}")
+            if c != 0.0:
+                acc = self.op("Add", [acc, self.scalar(c)], f"{name}.add{i}")
         return acc
 
     def exp_nonpositive(self, y: str, name: str) -> str:
-        """``exp(64 y)`` for ``y <= 0`` (the caller has divided by 64), floored at exp(-6).
+        """``exp(16 y)`` for ``y <= 0`` (the caller has divided by 16), floored at exp(-6.5).
 
-        Third-order Taylor polynomial of the small argument, squared six times:
-        relative error below 3e-4, far under the 1/127 step that follows.
+        The third-order Taylor polynomial of the small argument, squared four
+        times: within 0.015 of a step of the 1/255 grid that follows.
         """
         clamped = self.op("Max", [y, self.scalar(_EXP_FLOOR / 2 ** _EXP_SQUARINGS)],
                           f"{name}.clamp")
@@ -247,10 +236,10 @@ class _Int8Graph(_Graph):
         return acc
 
     def gelu(self, x: str, name: str) -> str:
-        """GELU ``x * Phi(x)`` as ``relu(x) - p(min(|x|, 4))``, ``p`` a degree-9 polynomial."""
+        """GELU ``x * Phi(x)`` as ``relu(x) - p(min(|x|, 3))``, ``p`` = :data:`GELU_TAIL`."""
         magnitude = self.op("Clip", [self.op("Abs", [x], f"{name}.abs"), "",
                                      self.scalar(_GELU_CLAMP)], f"{name}.clamp")
-        tail = self.horner(magnitude, _gelu_tail_coefficients(), f"{name}.tail")
+        tail = self.horner(magnitude, list(GELU_TAIL), f"{name}.tail")
         return self.op("Sub", [self.op("Relu", [x], f"{name}.relu"), tail], name)
 
 
@@ -285,7 +274,7 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
     key's whole row, rides on the key's quantisation scale instead of on
     every element.
     """
-    h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
+    h, d = cfg.hidden_size, cfg.head_size
     key = f"encoder.layer.{i}.attention"
     name = f"layer{i}.attn"
     additive, keep = masks
@@ -421,9 +410,6 @@ def build_bert_int8_graph(weights: Weights, cfg: BertConfig, *, name: str) -> on
     g = _Int8Graph()
     h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
     batch_length = g.op("Shape", ["input_ids"], "shape.outer")
-    tokens = g.op("ReduceProd", [batch_length], "shape.tokens", keepdims=1)  # (1,): B * L
-    g.op("Mul", [tokens, g.const("shape.heads_count", np.array([heads], np.int64))],
-         "shape.head_rows_count")
     g.op("Concat", [batch_length, g.const("shape.heads_tail", np.array([heads, d], np.int64))],
          "shape.heads", axis=0)
     g.op("Concat", [batch_length, g.const("shape.scales_tail", np.array([heads], np.int64))],

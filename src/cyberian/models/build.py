@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..exceptions import ModelBuildError
 from ..spec import Spec
@@ -51,26 +54,40 @@ def _check(what: str, data: bytes, expected: str) -> str:
     return actual
 
 
+_BUILDERS: dict[str, tuple[str, str, str]] = {
+    # builder name: (module, its version constant, its graph function)
+    "bert": ("bert", "BUILDER_VERSION", "build_bert_graph"),
+    "bert-int8": ("bert_int8", "INT8_BUILDER_VERSION", "build_bert_int8_graph"),
+}
+
+
+def _graph_builder(recipe: Recipe) -> Callable[..., Any]:
+    """The recipe's graph function, once its builder name and version match this cyberian."""
+    known = _BUILDERS.get(recipe.builder)
+    if known is None:
+        raise ModelBuildError(f"recipe {recipe.name} needs builder {recipe.builder!r}; this "
+                              f"cyberian has {', '.join(sorted(_BUILDERS))}")
+    module = importlib.import_module(f".{known[0]}", __package__)  # imports onnx: only to build
+    version = getattr(module, known[1])
+    if recipe.builder_version != version:
+        raise ModelBuildError(
+            f"recipe {recipe.name} needs builder {recipe.builder} v{recipe.builder_version}; "
+            f"this cyberian has {recipe.builder} v{version}"
+        )
+    builder: Callable[..., Any] = getattr(module, known[2])
+    return builder
+
+
 def build_recipe(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = None) -> BuiltModel:
     """Build ``recipe`` into ``out_dir``; refuses to write files that miss their pins."""
     from safetensors.numpy import load as load_safetensors  # noqa: PLC0415 - only to build
 
-    from .bert import (  # noqa: PLC0415 - imports onnx: only to build
-        BUILDER_VERSION,
-        BertConfig,
-        build_bert_graph,
-        serialize_model,
-    )
+    from .bert import BertConfig, serialize_model  # noqa: PLC0415 - imports onnx: only to build
 
-    if recipe.builder != "bert" or recipe.builder_version != BUILDER_VERSION:
-        raise ModelBuildError(
-            f"recipe {recipe.name} needs builder {recipe.builder} v{recipe.builder_version}; "
-            f"this cyberian has bert v{BUILDER_VERSION}"
-        )
+    build_graph = _graph_builder(recipe)
     files = fetch_weights(recipe.source, folder=weights_dir)
     config = BertConfig.from_hf(json.loads(files["config.json"]))
-    graph = build_bert_graph(load_safetensors(files["model.safetensors"]), config,
-                             name=recipe.name)
+    graph = build_graph(load_safetensors(files["model.safetensors"]), config, name=recipe.name)
     model_bytes = serialize_model(graph)
     tokenizer_bytes = files["tokenizer.json"]
     model_sha = _check("model", model_bytes, recipe.model.sha256)

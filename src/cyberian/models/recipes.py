@@ -18,7 +18,12 @@ from .._paths import shipped_dir
 from ..exceptions import ModelBuildError
 from .weights import WeightSource
 
-__all__ = ["OutputPin", "Recipe", "find_recipe", "load_recipes"]
+__all__ = ["CPU_INDEPENDENT_BUILDERS", "OutputPin", "Recipe", "cpu_independent", "find_recipe",
+           "load_recipes"]
+
+CPU_INDEPENDENT_BUILDERS: frozenset[str] = frozenset({"bert-int8"})
+"""Builders whose graphs give the same bits on every CPU class (docs/DETERMINISM.md, "The
+int8 spec"): exact integer GEMMs and correctly rounded element-wise float operations only."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,11 @@ class Recipe:
         except (KeyError, TypeError) as exc:
             raise ModelBuildError(f"malformed recipe {data.get('name')!r}: {exc}") from None
 
+    @property
+    def cpu_independent(self) -> bool:
+        """Whether the built model gives the same bits on every CPU class."""
+        return self.builder in CPU_INDEPENDENT_BUILDERS
+
 
 def load_recipes(folder: Path | None = None) -> list[Recipe]:
     """Every recipe in ``folder`` (default: the shipped ``models/`` folder), by name."""
@@ -72,3 +82,14 @@ def find_recipe(*, name: str | None = None, model_sha256: str | None = None) -> 
         if model_sha256 is not None and recipe.model.sha256 == model_sha256:
             return recipe
     return None
+
+
+def cpu_independent(model_sha256: str) -> bool:
+    """Whether this model is a shipped build that gives the same bits on every CPU class.
+
+    Only a shipped recipe can say so: its builder was measured on every class.
+    Any other model (an upload, a hand-made spec) is taken to be bound to the
+    CPU class it ran on.
+    """
+    recipe = find_recipe(model_sha256=model_sha256)
+    return recipe is not None and recipe.cpu_independent

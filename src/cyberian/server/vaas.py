@@ -32,6 +32,7 @@ from typing import Any, Final, Protocol
 
 from ..commitments import ChunkCommitment, chunk_count, is_commitment
 from ..cpuclass import cpu_class, describe_class, normalise_class, reproduces
+from ..models.recipes import cpu_independent
 from ..receipts import ReplayRecord, build_receipt_body, sign_receipt
 from ..sampling import new_nonce, resolve_sampling
 from . import idempotency
@@ -94,8 +95,13 @@ def _claims(body: VerifyBody, resolved: Resolved) -> tuple[list[str], int]:
     return normalised, block
 
 
-def _check_cpu_class(environment: dict[str, Any] | None, verifier_class: str) -> None:
-    """Refuse a claim whose manifest names a CPU class this verifier does not reproduce."""
+def _check_cpu_class(environment: dict[str, Any] | None, verifier_class: str, *,
+                     any_class: bool) -> None:
+    """Refuse a claim whose manifest names a CPU class this verifier does not reproduce.
+
+    ``any_class``: the spec gives the same bits on every class (the int8 spec),
+    so any well-formed class is accepted.
+    """
     if environment is None:
         return  # released clients send none: compare bytes as before
     cpu = environment.get("cpu")
@@ -103,7 +109,7 @@ def _check_cpu_class(environment: dict[str, Any] | None, verifier_class: str) ->
     if not isinstance(claimed, str) or not 0 < len(claimed) <= 64:
         raise bad_request("environment.cpu.class must be the claimant's CPU class, a string "
                           "such as 'x86_64-fma'", field="environment.cpu.class")
-    if reproduces(verifier_class, claimed):
+    if any_class or reproduces(verifier_class, claimed):
         return
     claimant_class = normalise_class(claimed)
     raise CpuClassMismatchError(
@@ -154,7 +160,8 @@ class VerifyService:
         self._capacity.check()
         resolved = self._resolver.resolve(body, account.id)
         claims, block = _claims(body, resolved)
-        _check_cpu_class(body.environment, cpu_class())
+        _check_cpu_class(body.environment, cpu_class(),
+                         any_class=cpu_independent(resolved.spec.model_sha256))
         billed = resolved.billed_chunks
         self._quotas.admit(account, input_count=len(resolved.texts),
                            chunk_count=resolved.chunk_count, billed_chunks=billed, now=utcnow())
