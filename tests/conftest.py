@@ -10,6 +10,7 @@ from cyberian.spec import Spec, load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_SPEC = REPO / "specs" / "all-minilm-l6-v2.yaml"
+SHIPPED_INT8_SPEC = REPO / "specs" / "all-minilm-l6-v2-int8.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,37 @@ def tiny_spec_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_spec(tiny_spec_path: Path) -> Spec:
     """The tiny model's spec, loaded."""
     return load_spec(tiny_spec_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_spec_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CES for the tiny random-weight model built by the int8 builder."""
+    from cyberian.models.tiny import write_tiny_spec
+
+    return write_tiny_spec(tmp_path_factory.mktemp("tiny-int8"), name="tiny-int8", int8=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_spec(tiny_int8_spec_path: Path) -> Spec:
+    """The tiny int8 model's spec, loaded."""
+    return load_spec(tiny_int8_spec_path)
+
+
+@pytest.fixture(scope="session")
+def real_int8_spec() -> Spec:
+    """The shipped int8 spec with its model built (first use builds it)."""
+    from cyberian.models.build import ensure_model_files
+
+    spec = load_spec(SHIPPED_INT8_SPEC)
+    ensure_model_files(spec)
+    spec.check_pins()
+    return spec
+
+
+@pytest.fixture(scope="session")
+def real_int8_spec_path(real_int8_spec: Spec) -> Path:
+    """The shipped int8 spec's path, its model built."""
+    return SHIPPED_INT8_SPEC
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from .emulation import Target, WorkerError, run_worker, targets
 
 __all__ = [
     "ClassReport",
+    "INT8_GRAPH_CASES",
     "ClassRun",
     "OpsReport",
     "render_classes",
@@ -206,7 +207,9 @@ def _case(name: str, op: str, inputs: dict[str, np.ndarray[Any, Any]], *,
              np.dtype(np.int8): TensorProto.INT8, np.dtype(np.int64): TensorProto.INT64}
     consts = consts or {}
     names = [*inputs, *consts]
-    if op == "DynamicQuantizeLinear":
+    if op == "QuantizeLinear":
+        outputs = {"out": TensorProto.UINT8}
+    elif op == "DynamicQuantizeLinear":
         outputs = {"out": TensorProto.UINT8, "out_scale": TensorProto.FLOAT,
                    "out_zero": TensorProto.UINT8}
     else:
@@ -266,7 +269,35 @@ def _cases(seed: int) -> list[tuple[str, Any, dict[str, np.ndarray[Any, Any]]]]:
         _case("MatMulInteger u8·u8", "MatMulInteger",
               {"a": u8, "b": rng.integers(0, 256, (384, 1536), dtype=np.uint8)}),
         _case("DynamicQuantizeLinear", "DynamicQuantizeLinear", {"x": x}),
+        # the int8 graph's kernels, on the value ranges it feeds them
+        _case("MatMulIntegerToFloat u8·s7, column scales", "MatMulIntegerToFloat",
+              {"a": rng.integers(1, 256, (64, 384), dtype=np.uint8),
+               "b": rng.integers(-63, 64, (384, 1536), dtype=np.int8)},
+              consts={"a_scale": np.array(1.0, np.float32),
+                      "b_scale": (np.abs(normal(1536)) * 0.01 + 1e-4).astype(np.float32),
+                      "a_zero": np.array(128, np.uint8)}, domain="com.microsoft"),
+        _case("QuantizeLinear per row", "QuantizeLinear", {"x": x},
+              consts={"scale": (np.abs(x).max(axis=1) / 127).astype(np.float32),
+                      "zero": np.full(_FLOAT_SHAPE[0], 128, np.uint8)}, axis=0),
+        _case("Round", "Round", {"x": x * np.float32(1000.0)}),
+        _case("ReduceSum of whole numbers", "ReduceSum",
+              {"x": np.rint(normal(64, 384) * np.float32(10000.0))},
+              consts={"axes": axes}, keepdims=0),
+        _case("Clip", "Clip", {"x": x}, consts={"low": np.array(-1.0, np.float32),
+                                                "high": np.array(3.0, np.float32)}),
+        _case("Relu", "Relu", {"x": x}),
+        _case("Abs", "Abs", {"x": x}),
+        _case("Max", "Max", {"x": x, "y": y}),
+        _case("ReduceMin", "ReduceMin", {"x": scores}, axes=[-1], keepdims=0),
     ]
+
+
+INT8_GRAPH_CASES: Final = frozenset({
+    "Add", "Sub", "Mul", "Div", "Sqrt", "ReduceMax", "ReduceMin", "Round", "Clip", "Relu", "Abs",
+    "Max", "ReduceSum of whole numbers", "QuantizeLinear per row",
+    "MatMulIntegerToFloat u8·s7, column scales",
+})
+"""The measured cases that are the int8 graph's arithmetic, on its value ranges."""
 
 
 def write_op_cases(folder: Path, *, seed: int = 0) -> list[str]:
@@ -315,8 +346,9 @@ def render_ops(report: OpsReport) -> str:
     native, others = report.runs[0], [r for r in report.runs[1:] if r.result is not None]
     header = [f"{r.target.name} ({class_of_level(str(r.isa_level))})" for r in others]
     native_name = f"native {native.isa_level}"
-    lines = [f"| op (vs {native_name}) | {' | '.join(header)} | in the FP32 graph |",
-             "|---|" + "---|" * len(others) + "---|"]
+    lines = [f"| op (vs {native_name}) | {' | '.join(header)} | in the FP32 graph "
+             f"| in the int8 graph |",
+             "|---|" + "---|" * len(others) + "---|---|"]
     reference = report.hashes(native)
     columns = [report.hashes(r) for r in others]
     for index, op in enumerate(report.ops):
@@ -325,6 +357,7 @@ def render_ops(report: OpsReport) -> str:
         name = op.split()[0]
         used = ("yes" if name in PORTABLE_FP32_OPS
                 else "runs (fused by the optimiser)" if name in FUSED_FP32_OPS else "no")
-        lines.append(f"| {op} | {' | '.join(cells)} | {used} |")
+        int8 = "yes" if op in INT8_GRAPH_CASES else "no"
+        lines.append(f"| {op} | {' | '.join(cells)} | {used} | {int8} |")
     lines += [f"NOT RUN {r.target.name}: {r.error}" for r in report.runs if r.result is None]
     return "\n".join(lines) + "\n"

@@ -59,12 +59,19 @@ def tiny_tokenizer_json() -> str:
     return text
 
 
-def build_tiny_model(out_dir: Path, *, seed: int = 0) -> BuiltModel:
-    """Write ``tiny.onnx`` and ``tiny.tokenizer.json`` into ``out_dir``."""
-    model_bytes = serialize_model(
-        build_bert_graph(random_bert_weights(TINY_CONFIG, seed=seed), TINY_CONFIG, name="tiny"))
+def build_tiny_model(out_dir: Path, *, seed: int = 0, int8: bool = False) -> BuiltModel:
+    """Write ``tiny.onnx`` (``tiny-int8.onnx``: the int8 builder's) and ``tiny.tokenizer.json``."""
+    weights = random_bert_weights(TINY_CONFIG, seed=seed)
+    if int8:
+        from .bert_int8 import build_bert_int8_graph  # noqa: PLC0415
+
+        graph = build_bert_int8_graph(weights, TINY_CONFIG, name="tiny-int8")
+    else:
+        graph = build_bert_graph(weights, TINY_CONFIG, name="tiny")
+    model_bytes = serialize_model(graph)
     tokenizer_bytes = tiny_tokenizer_json().encode("utf-8")
-    model_path, tokenizer_path = out_dir / "tiny.onnx", out_dir / "tiny.tokenizer.json"
+    model_path = out_dir / ("tiny-int8.onnx" if int8 else "tiny.onnx")
+    tokenizer_path = out_dir / "tiny.tokenizer.json"
     write_atomically(model_path, model_bytes)
     write_atomically(tokenizer_path, tokenizer_bytes)
     return BuiltModel(model_path, hashlib.sha256(model_bytes).hexdigest(),
@@ -72,9 +79,9 @@ def build_tiny_model(out_dir: Path, *, seed: int = 0) -> BuiltModel:
 
 
 def write_tiny_spec(out_dir: Path, *, seed: int = 0, chunk_size: int = 4, max_length: int = 64,
-                    name: str = "tiny") -> Path:
+                    name: str = "tiny", int8: bool = False) -> Path:
     """Build the tiny model into ``out_dir`` and write a pinned CES for it; returns its path."""
-    built = build_tiny_model(out_dir, seed=seed)
+    built = build_tiny_model(out_dir, seed=seed, int8=int8)
     spec = f"""\
 version: "1.0"
 name: {name}
@@ -98,7 +105,7 @@ runtime:
   provider: CPUExecutionProvider
   intra_op_threads: 1
   inter_op_threads: 1
-  graph_optimization: extended
+  graph_optimization: {"basic" if int8 else "extended"}
 chunking:
   chunk_size: {chunk_size}
 verification:
