@@ -13,7 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from cyberian.bench.corpus import determinism_texts
-from cyberian.bench.crossclass import ClassReport, OpsReport, run_classes, run_ops
+from cyberian.bench.crossclass import (
+    INT8_GRAPH_CASES,
+    ClassReport,
+    OpsReport,
+    run_classes,
+    run_ops,
+)
 from cyberian.bench.emulation import targets
 from cyberian.cli import main
 from cyberian.environment import cpu_class
@@ -94,8 +100,13 @@ def test_cli_rejects_an_unknown_target(tiny_spec_path: Path) -> None:
     assert "unknown target(s) riscv" in result.output
 
 
-def test_single_op_evidence_behind_the_allow_list() -> None:
-    report = run_ops(only=["x86_64-avx2-fma", "x86_64-sse"], timeout=900)
+@pytest.fixture(scope="module")
+def ops_report() -> OpsReport:
+    return run_ops(timeout=900)
+
+
+def test_single_op_evidence_behind_the_allow_list(ops_report: OpsReport) -> None:
+    report = ops_report
     runs = {r.target.name: r for r in report.runs}
     _ran(report)
     native, avx2, sse = (report.hashes(runs[n]) for n in ("native", "x86_64-avx2-fma",
@@ -111,3 +122,59 @@ def test_single_op_evidence_behind_the_allow_list() -> None:
     assert sse[by_op["Add"]] == avx2[by_op["Add"]]
     if runs["native"].isa_level == "x86_64-avx512f":
         assert native[by_op["Softmax"]] != avx2[by_op["Softmax"]]  # why Softmax is out
+
+
+# --- the int8 spec: the same bytes on every class -------------------------------------------
+
+
+def test_tiny_int8_model_gives_the_same_bytes_on_every_class(tiny_int8_spec_path: Path) -> None:
+    report = run_classes(tiny_int8_spec_path, determinism_texts()[:24], timeout=900)
+    results = _ran(report)
+    assert set(results) == {"native", "x86_64-avx2-fma", "x86_64-avx", "x86_64-sse", "aarch64"}
+    assert len({r["output_commitment"] for r in results.values()}) == 1
+    assert {r["manifest"]["cpu"]["class"] for r in results.values()} == {
+        "x86_64-fma", "x86_64-nofma", "aarch64"} | {cpu_class()}
+
+
+@pytest.mark.real_model
+def test_real_int8_texts_are_the_same_bytes_on_every_class(real_int8_spec_path: Path) -> None:
+    texts = determinism_texts()[:4]
+    report = run_classes(real_int8_spec_path, texts,
+                         only=["x86_64-avx2-fma", "x86_64-sse", "aarch64"], timeout=1800)
+    results = _ran(report)
+    assert report.any_class and report.problems() == []
+    hashes = {name: r["row_hashes"] for name, r in results.items()}
+    assert all(rows == hashes["native"] for rows in hashes.values()), hashes
+
+
+def test_a_spec_claiming_every_class_fails_when_one_differs(tiny_spec_path: Path) -> None:
+    report = run_classes(tiny_spec_path, determinism_texts()[:3], only=["x86_64-sse"],
+                         timeout=900)
+    _ran(report)
+    assert report.problems() == []  # the FP32 tiny model: each class reproduces itself
+    report.any_class = True  # ... but it does not give one answer on every class
+    assert any("same bytes on every CPU class" in p for p in report.problems())
+
+
+@pytest.mark.real_model
+def test_cli_says_the_int8_spec_is_the_same_everywhere(real_int8_spec_path: Path) -> None:
+    result = CliRunner().invoke(main, ["bench", "determinism", str(real_int8_spec_path),
+                                       "--quick", "--classes", "--target", "x86_64-sse",
+                                       "--require-all"])
+    assert result.exit_code == 0, result.output
+    assert "OK the same bytes on every class that ran, 12 texts" in result.stdout
+
+
+def test_single_op_evidence_behind_the_int8_allow_list(ops_report: OpsReport) -> None:
+    report = ops_report
+    runs = {r.target.name: r for r in report.runs}
+    _ran(report)
+    by_op = {op: i for i, op in enumerate(report.ops)}
+    native = report.hashes(runs["native"])
+    for name, run in runs.items():
+        hashes = report.hashes(run)
+        differing = [op for op in INT8_GRAPH_CASES if hashes[by_op[op]] != native[by_op[op]]]
+        assert differing == [], (name, differing)
+    sse, arm = report.hashes(runs["x86_64-sse"]), report.hashes(runs["aarch64"])
+    assert arm[by_op["ReduceSum"]] != native[by_op["ReduceSum"]]  # why sums are of whole numbers
+    assert sse[by_op["Erf"]] != native[by_op["Erf"]]  # why GELU is a polynomial

@@ -22,7 +22,7 @@ def test_shipped_model_job_and_vaas(real_spec: Spec, tmp_path: Path) -> None:
     with running_server(tmp_path, shipped_dir("specs"), args=("--workers", "1")) as live:
         client = live.client(live.account())
         models = client.get("/models").json()["models"]
-        assert [model["id"] for model in models] == ["all-minilm-l6-v2"]
+        assert [model["id"] for model in models] == ["all-minilm-l6-v2", "all-minilm-l6-v2-int8"]
         assert models[0]["spec_hash"] == real_spec.spec_hash
         assert models[0]["dimensions"] == 384
         job = client.post("/jobs", json={"model": "all-minilm-l6-v2", "inputs": TEXTS}).json()
@@ -42,3 +42,39 @@ def test_shipped_model_job_and_vaas(real_spec: Spec, tmp_path: Path) -> None:
                                                 expected.output_commitment})
         assert vaas.status_code == 200, vaas.text
         verify_receipt(vaas.json(), keys)
+
+
+def _claim(model: str, commitment: str, cpu_class: str) -> dict[str, object]:
+    return {"model": model, "inputs": TEXTS[:8], "claimed_output_commitment": commitment,
+            "environment": {"cpu": {"class": cpu_class, "isa_level": "aarch64"}}}
+
+
+@pytest.mark.real_model
+def test_int8_spec_job_and_claims_from_any_cpu_class(real_spec: Spec, real_int8_spec: Spec,
+                                                     tmp_path: Path) -> None:
+    expected = Prover(real_int8_spec).prove(TEXTS)
+    fp32 = Prover(real_spec).prove(TEXTS[:8])
+    int8_claim = Prover(real_int8_spec).prove(TEXTS[:8]).output_commitment
+    with running_server(tmp_path, shipped_dir("specs"), args=("--workers", "1")) as live:
+        client = live.client(live.account())
+        keys = parse_keys_document(client.get("/keys").json())
+        job = client.post("/jobs", json={"model": "all-minilm-l6-v2-int8",
+                                         "inputs": TEXTS}).json()
+        final = wait_settled(client, job["id"], timeout=300)
+        assert final["status"] == "SETTLED"
+        assert expected.embeddings is not None
+        assert client.get(f"/jobs/{job['id']}/output").content == expected.embeddings.tobytes()
+        verify_receipt(client.get(f"/receipts/{final['receipt_id']}").json(), keys,
+                       spec=real_int8_spec)
+        # an ARM64 claimant: the int8 spec is re-executed and verified here, on x86-64 ...
+        accepted = client.post("/verify", json=_claim("all-minilm-l6-v2-int8", int8_claim,
+                                                      "aarch64"))
+        assert accepted.status_code == 200, accepted.text
+        verify_receipt(accepted.json(), keys)
+        usage = client.get("/account").json()
+        # ... while the FP32 spec refuses the same claimant before any work or quota
+        refused = client.post("/verify", json=_claim("all-minilm-l6-v2",
+                                                     fp32.output_commitment, "aarch64"))
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "cpu_class_mismatch"
+        assert client.get("/account").json() == usage
