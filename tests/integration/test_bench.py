@@ -13,10 +13,22 @@ from click.testing import CliRunner
 from cyberian.bench.corpus import determinism_texts, sentences, stress_texts
 from cyberian.bench.flops import EncoderShape
 from cyberian.bench.golden import check_golden, shipped_goldens
+from cyberian.bench.throughput import (
+    INT8_PROVER,
+    QUANTIZE_DYNAMIC,
+    ThroughputReport,
+    measure_commands,
+    neighbour_agreement,
+    quality,
+    render_markdown,
+    run_throughput,
+)
 from cyberian.cli import main
 from cyberian.cpuclass import normalise_class, reproduces
 from cyberian.exceptions import GoldenMismatchError
-from cyberian.spec import Spec
+from cyberian.spec import Spec, load_spec
+
+INT8_SPEC = Path(__file__).resolve().parents[2] / "specs" / "all-minilm-l6-v2-int8.yaml"
 
 
 def test_corpus_has_the_promised_shape() -> None:
@@ -109,6 +121,116 @@ def test_throughput_quick_report(tiny_spec_path: Path, tmp_path: Path) -> None:
     table = md.read_text(encoding="utf-8")
     assert table.count("\n| ") >= 3
     assert "% of peak" in table
+
+
+def _on_circle(degrees: list[float], norms: list[float]) -> np.ndarray:
+    angles = np.radians(degrees)
+    return (np.stack([np.cos(angles), np.sin(angles)], axis=1)
+            * np.array(norms)[:, None]).astype(np.float32)
+
+
+def test_neighbour_agreement_on_a_hand_made_example() -> None:
+    # Reference at 0, 10, 90, 100 degrees: nearest neighbours 1, 0, 3, 2.
+    reference = _on_circle([0, 10, 90, 100], [1, 1, 1, 1])
+    # Other at 0, 80, 90, 170 (lengths must not matter): nearest 1, 2, 1, 2, so texts 0
+    # and 3 keep their nearest neighbour; the two nearest of each are the same sets.
+    other = _on_circle([0, 80, 90, 170], [1, 3, 0.5, 2])
+    assert neighbour_agreement(other, reference, k=1) == (0.5, 0.5)
+    assert neighbour_agreement(other, reference, k=2) == (1.0, 0.5)
+    assert neighbour_agreement(reference, reference, k=2) == (1.0, 1.0)
+    # Other at 0, 100, 95, 5: the two nearest of text 0 are {3, 2} (were {1, 2}), of 1
+    # {2, 3} (were {0, 2}), of 2 {1, 3} (were {3, 1}), of 3 {0, 2} (were {2, 1}): overlap
+    # (1/2 + 1/2 + 1 + 1/2) / 4; the nearest are 3, 2, 1, 0 (were 1, 0, 3, 2): none kept.
+    shuffled = _on_circle([0, 100, 95, 5], [1, 1, 1, 1])
+    overlap, top1 = neighbour_agreement(shuffled, reference, k=2)
+    assert overlap == pytest.approx(2.5 / 4)
+    assert top1 == 0.0
+    assert neighbour_agreement(shuffled, reference, k=10)[0] == 1.0  # k capped at n - 1
+    with pytest.raises(ValueError, match="two or more"):
+        neighbour_agreement(reference[:1], reference[:1])
+
+
+def test_quality_reports_cosines_and_neighbours() -> None:
+    rng = np.random.default_rng(7)
+    reference = rng.standard_normal((2500, 384)).astype(np.float32)
+    assert quality(reference, reference) == pytest.approx(
+        {"mean_cosine": 1.0, "min_cosine": 1.0, "k": 10.0, "topk_overlap": 1.0,
+         "top1_agreement": 1.0})
+    noisy = quality(reference + 0.5 * rng.standard_normal(reference.shape).astype(np.float32),
+                    reference)
+    assert 0.85 < noisy["min_cosine"] < noisy["mean_cosine"] < 0.95
+    assert 0 < noisy["top1_agreement"] < 1
+    assert 0 < noisy["topk_overlap"] < 1
+    assert set(quality(reference[:1], reference[:1])) == {"mean_cosine", "min_cosine"}
+
+
+@pytest.mark.real_model
+def test_throughput_with_the_int8_spec(real_spec: Spec, tmp_path: Path) -> None:
+    from cyberian.models.build import ensure_model_files
+
+    int8_spec = load_spec(INT8_SPEC)
+    ensure_model_files(int8_spec)
+    report = run_throughput(real_spec, sentences(24), quick=True, repeats=1,
+                            int8_spec=int8_spec)
+    by_name = {r.name: r for r in report.results}
+    assert report.results[0].name == "cyberian prover (deterministic)"
+    assert report.results[1].name == INT8_PROVER
+    assert by_name[INT8_PROVER].deterministic
+    assert not by_name[QUANTIZE_DYNAMIC].deterministic
+    for name in (INT8_PROVER, QUANTIZE_DYNAMIC):
+        assert by_name[name].texts_per_second > 0
+        assert by_name[name].tokens_per_second > by_name[name].texts_per_second
+    assert "24 of 24 projections integer" in by_name[QUANTIZE_DYNAMIC].note
+    assert set(report.quality) == {INT8_PROVER, QUANTIZE_DYNAMIC}
+    int8, dynamic = report.quality[INT8_PROVER], report.quality[QUANTIZE_DYNAMIC]
+    assert 0.99 < int8["min_cosine"] <= int8["mean_cosine"] < 1.0  # int8: close, not equal
+    assert 0.9 < dynamic["min_cosine"] <= dynamic["mean_cosine"] < 1.0
+    for q in (int8, dynamic):
+        assert q["k"] == 10
+        assert 0 <= q["top1_agreement"] <= 1
+        assert 0.5 < q["topk_overlap"] <= 1
+    assert by_name[INT8_PROVER].min_cosine == pytest.approx(int8["min_cosine"])
+    sentence_transformers = "sentence-transformers (PyTorch CPU)" in by_name
+    expected = {"int8_vs_fp32_prover", "int8_vs_quantize_dynamic"}
+    assert set(report.ratios) >= expected | (
+        {"int8_vs_sentence_transformers"} if sentence_transformers else set())
+    assert report.ratios["int8_vs_fp32_prover"] == pytest.approx(
+        report.results[0].seconds / by_name[INT8_PROVER].seconds)
+    markdown = render_markdown(report)
+    assert f"| {INT8_PROVER} | yes |" in markdown
+    assert "| configuration | mean cosine | min cosine | top-10 neighbour overlap" in markdown
+    assert f"| {QUANTIZE_DYNAMIC} | {dynamic['mean_cosine']:.5f} |" in markdown
+    assert "int8 vs quantize dynamic" in markdown
+    json.dumps(report.as_dict(), allow_nan=False)
+
+
+def test_int8_spec_must_share_the_tokenizer(tiny_spec: Spec) -> None:
+    with pytest.raises(ValueError, match="must share the tokenizer"):
+        run_throughput(load_spec(INT8_SPEC), ["a text"], int8_spec=tiny_spec)
+
+
+def test_measure_commands_times_the_int8_command(tiny_spec_path: Path, tmp_path: Path) -> None:
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(json.dumps({"text": t}) + "\n" for t in sentences(8)),
+                     encoding="utf-8")
+    st_script = tmp_path / "st.py"  # stands in for the sentence-transformers script
+    st_script.write_text("import sys, pathlib\n"
+                         "pathlib.Path(sys.argv[sys.argv.index('--out') + 1]).write_bytes(b'')\n",
+                         encoding="utf-8")
+    timings = measure_commands(tiny_spec_path, texts, threads=1, st_script=st_script,
+                               repeats=1, int8_spec_path=tiny_spec_path)
+    assert timings["int8_cyberian_prove_seconds"] > 0
+    assert timings["int8_command_vs_sentence_transformers"] == pytest.approx(
+        timings["sentence_transformers_script_seconds"] / timings["int8_cyberian_prove_seconds"])
+    assert timings["ratio"] == pytest.approx(
+        timings["sentence_transformers_script_seconds"] / timings["cyberian_prove_seconds"])
+    report = ThroughputReport(8, 80, 1, 1, commands=timings)
+    lines = [line for line in render_markdown(report).splitlines()
+             if line.startswith("- whole command")]
+    assert len(lines) == 2
+    assert "cyberian-prove int8" in lines[1]
+    plain = measure_commands(tiny_spec_path, texts, threads=1, st_script=st_script, repeats=1)
+    assert "int8_cyberian_prove_seconds" not in plain
 
 
 @pytest.mark.real_model

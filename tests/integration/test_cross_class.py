@@ -142,7 +142,8 @@ def test_real_int8_texts_are_the_same_bytes_on_every_class(real_int8_spec_path: 
     report = run_classes(real_int8_spec_path, texts,
                          only=["x86_64-avx2-fma", "x86_64-sse", "aarch64"], timeout=1800)
     results = _ran(report)
-    assert report.any_class and report.problems() == []
+    assert report.any_class
+    assert report.problems() == []
     hashes = {name: r["row_hashes"] for name, r in results.items()}
     assert all(rows == hashes["native"] for rows in hashes.values()), hashes
 

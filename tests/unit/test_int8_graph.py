@@ -93,7 +93,8 @@ def test_integer_operands_stay_in_the_ranges_that_cannot_saturate(
     weights = {t.name: onnx.numpy_helper.to_array(t) for t in tiny_model.graph.initializer}
     gemms = [n for n in tiny_model.graph.node if n.op_type == "MatMulIntegerToFloat"]
     constant_b = [weights[n.input[1]] for n in gemms if n.input[1] in weights]
-    assert constant_b and all(w.dtype == np.int8 and np.abs(w).max() <= 63 for w in constant_b)
+    assert constant_b
+    assert all(w.dtype == np.int8 and np.abs(w).max() <= 63 for w in constant_b)
     zeros = {int(weights[n.input[4]].reshape(-1)[0]) for n in gemms}
     assert zeros <= {0, 128}
     assert 2 * 255 * 63 < 2 ** 15  # the AVX2 pair-sum bound the ranges buy
@@ -103,12 +104,14 @@ def test_weight_quantisation_is_per_column_and_within_half_a_step() -> None:
     rng = np.random.default_rng(1)
     weight = (rng.standard_normal((48, 20)) * rng.uniform(0.01, 3, 20)).astype(np.float32)
     values, scale = quantize_weight(weight)
-    assert values.dtype == np.int8 and scale.shape == (20,)
+    assert values.dtype == np.int8
+    assert scale.shape == (20,)
     assert np.abs(values).max(axis=0).tolist() == [int(_SIGNED_LEVELS)] * 20
     error = np.abs(values.astype(np.float64) * scale - weight)
     assert (error <= scale * 0.5 * (1 + 1e-6)).all()
     again = quantize_weight(weight.copy())
-    assert again[0].tobytes() == values.tobytes() and again[1].tobytes() == scale.tobytes()
+    assert again[0].tobytes() == values.tobytes()
+    assert again[1].tobytes() == scale.tobytes()
 
 
 def test_gelu_polynomial_is_within_3e_3_and_bounded_below() -> None:
@@ -197,13 +200,18 @@ def test_two_processes_build_and_run_the_same_bytes(tiny_int8_spec_path: Path,
 def test_only_a_shipped_int8_recipe_claims_every_class(tiny_int8_spec: Spec) -> None:
     int8 = find_recipe(name="all-MiniLM-L6-v2-int8")
     fp32 = find_recipe(name="all-MiniLM-L6-v2")
-    assert int8 is not None and fp32 is not None
-    assert int8.cpu_independent and cpu_independent(int8.model.sha256)
-    assert not fp32.cpu_independent and not cpu_independent(fp32.model.sha256)
+    assert int8 is not None
+    assert fp32 is not None
+    assert int8.cpu_independent
+    assert cpu_independent(int8.model.sha256)
+    assert not fp32.cpu_independent
+    assert not cpu_independent(fp32.model.sha256)
     assert not cpu_independent(tiny_int8_spec.model_sha256)  # not a measured shipped build
-    assert int8.source == fp32.source and int8.tokenizer == fp32.tokenizer
+    assert int8.source == fp32.source
+    assert int8.tokenizer == fp32.tokenizer
 
 
 def test_fp32_and_int8_allow_lists_agree_on_what_moves_no_bits() -> None:
     for op in ("Gather", "Shape", "Reshape", "Transpose", "Split"):
-        assert op in PORTABLE_FP32_OPS and op in PORTABLE_INT8_OPS
+        assert op in PORTABLE_FP32_OPS
+        assert op in PORTABLE_INT8_OPS

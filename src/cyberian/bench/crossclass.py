@@ -29,8 +29,8 @@ from ..spec import load_spec
 from .emulation import Target, WorkerError, run_worker, targets
 
 __all__ = [
-    "ClassReport",
     "INT8_GRAPH_CASES",
+    "ClassReport",
     "ClassRun",
     "OpsReport",
     "render_classes",

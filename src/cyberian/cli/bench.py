@@ -43,12 +43,17 @@ def _texts(texts_file: Path | None, quick: bool, default_count: int | None) -> l
 @click.option("--commands", is_flag=True,
               help="Also time whole commands (model load included): cyberian-prove vs a "
                    "sentence-transformers script (needs the bench extra).")
+@click.option("--int8", "int8_file", metavar="SPEC",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The int8 spec to measure beside SPEC, e.g. specs/all-minilm-l6-v2-int8.yaml "
+                   "(adds our int8 prover, onnxruntime quantize_dynamic, and their quality "
+                   "against the FP32 prover).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report as JSON here.")
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the markdown table here (it is always printed).")
 def throughput(spec_file: Path, texts_file: Path | None, threads: int | None, repeats: int,
-               quick: bool, commands: bool, json_out: Path | None,
+               quick: bool, commands: bool, int8_file: Path | None, json_out: Path | None,
                markdown_out: Path | None) -> None:
     """Texts/s and tokens/s of our prover vs plain and tuned ONNX Runtime, sentence-transformers
     (if installed) and the machine's FP32 matmul peak. TEXTS defaults to the shipped corpus."""
@@ -58,9 +63,17 @@ def throughput(spec_file: Path, texts_file: Path | None, threads: int | None, re
 
     spec = load_spec(spec_file)
     ensure_model_files(spec)
+    int8_spec = None
+    if int8_file is not None:
+        int8_spec = load_spec(int8_file)
+        ensure_model_files(int8_spec)
     texts = _texts(texts_file, quick, None)
-    report = run_throughput(spec, texts, threads=threads, repeats=1 if quick else repeats,
-                            quick=quick, log=lambda m: click.echo(f"... {m}", err=True))
+    try:
+        report = run_throughput(spec, texts, threads=threads, repeats=1 if quick else repeats,
+                                quick=quick, int8_spec=int8_spec,
+                                log=lambda m: click.echo(f"... {m}", err=True))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     click.echo(render_markdown(report))
     if commands:
         import tempfile  # noqa: PLC0415
@@ -73,10 +86,13 @@ def throughput(spec_file: Path, texts_file: Path | None, threads: int | None, re
                                   encoding="utf-8")
             report.commands = measure_commands(
                 spec_file, texts_path, threads=report.threads,
-                st_script=shipped_dir("benchmarks") / "st_embed.py", repeats=repeats)
+                st_script=shipped_dir("benchmarks") / "st_embed.py", repeats=repeats,
+                int8_spec_path=int8_file)
     markdown = render_markdown(report)
     if commands:
-        click.echo(markdown.splitlines()[-1])
+        for line in markdown.splitlines():
+            if line.startswith("- whole command"):
+                click.echo(line)
     if markdown_out is not None:
         markdown_out.write_text(markdown, encoding="utf-8")
     if json_out is not None:

@@ -1,0 +1,81 @@
+"""The shipped int8 spec: reproducible build, close to FP32, the same bits on every class."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cyberian.bench.corpus import determinism_texts, sentences
+from cyberian.bench.golden import check_golden, shipped_goldens
+from cyberian.inputs import read_texts
+from cyberian.models.build import build_recipe
+from cyberian.models.recipes import find_recipe
+from cyberian.prover import Prover
+from cyberian.runtime import Runtime
+from cyberian.spec import Spec
+
+pytestmark = pytest.mark.real_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_two_builds_in_two_processes_reproduce_the_pinned_hash(real_int8_spec: Spec,
+                                                                tmp_path: Path) -> None:
+    recipe = find_recipe(model_sha256=real_int8_spec.model_sha256)
+    assert recipe is not None
+    assert recipe.builder == "bert-int8"
+    built = build_recipe(recipe, tmp_path / "here")
+    assert built.model_sha256 == real_int8_spec.model_sha256
+    out = subprocess.run([sys.executable, "-m", "cyberian.cli", "models", "build", "--name",
+                          recipe.name, "--out-dir", str(tmp_path / "there")],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"sha256 {real_int8_spec.model_sha256}" in out
+    assert (tmp_path / "there" / recipe.model.file).read_bytes() == built.model_path.read_bytes()
+
+
+def test_int8_vectors_stay_close_to_fp32(real_spec: Spec, real_int8_spec: Spec) -> None:
+    texts = sentences(300)
+    fp32 = Runtime(real_spec).embed(texts)
+    int8 = Runtime(real_int8_spec).embed(texts)
+    cosine = (fp32.astype(np.float64) * int8).sum(axis=1)
+    assert cosine.mean() >= 0.995, cosine.mean()
+    assert cosine.min() >= 0.97, cosine.min()
+
+
+def test_a_text_alone_equals_it_in_a_batch_and_padded(real_int8_spec: Spec) -> None:
+    runtime = Runtime(real_int8_spec, lanes=1)
+    texts = [*sentences(24), "a", "", " ".join(["long"] * 300)]
+    encoded = runtime.tokenizer.encode(texts)
+    batch = runtime.run_batch(encoded)
+    for index in (0, 5, 24, 25, 26):
+        ids = encoded[index]
+        alone = runtime.run_batch([ids])
+        assert alone.tobytes() == batch[index:index + 1].tobytes()
+        width = min(len(ids) + 17, 256)
+        assert runtime.run_batch([ids], pad_to=max(width, len(ids))).tobytes() == alone.tobytes()
+
+
+def test_the_shipped_int8_golden_is_bit_identical_on_this_cpu_whatever_its_class(
+        real_int8_spec: Spec) -> None:
+    paths = shipped_goldens(real_int8_spec)
+    assert paths, "benchmarks/golden has no golden file for the int8 spec"
+    for path in paths:
+        message = check_golden(real_int8_spec, determinism_texts(), path)
+        assert message.startswith("golden: bit-identical"), message
+
+
+def test_the_readme_int8_commitment_is_what_every_cpu_computes(real_int8_spec: Spec) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    documented = re.search(r"int8 spec prints `([0-9a-f]{64})`", readme)
+    assert documented is not None
+    proof = Prover(real_int8_spec).prove(read_texts(REPO / "examples" / "texts.txt"),
+                                         keep_embeddings=False)
+    assert proof.output_commitment == documented.group(1)  # on any CPU: no class condition
+    assert hashlib.sha256(real_int8_spec.model_path.read_bytes()).hexdigest() == (
+        real_int8_spec.model_sha256)
