@@ -79,3 +79,18 @@ def test_the_readme_int8_commitment_is_what_every_cpu_computes(real_int8_spec: S
     assert proof.output_commitment == documented.group(1)  # on any CPU: no class condition
     assert hashlib.sha256(real_int8_spec.model_path.read_bytes()).hexdigest() == (
         real_int8_spec.model_sha256)
+
+
+def test_cyberian_prove_says_the_int8_bytes_are_the_same_on_every_class(
+        real_spec_path: Path, real_int8_spec_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cyberian.cli.prove import main as prove
+
+    texts = str(REPO / "examples" / "texts.txt")
+    int8 = CliRunner().invoke(prove, [str(real_int8_spec_path), texts])
+    assert int8.exit_code == 0, int8.output
+    assert "portability        the same bytes on every CPU class (int8 spec)" in int8.output
+    fp32 = CliRunner().invoke(prove, [str(real_spec_path), texts])
+    assert fp32.exit_code == 0, fp32.output
+    assert "portability" not in fp32.output

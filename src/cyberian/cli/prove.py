@@ -315,6 +315,10 @@ def _print_summary(spec: Spec, proof: Proof, out: Path | None) -> None:
                f"chunk_size {spec.chunk_size})")
     click.echo(f"model              {spec.name} (sha256 {spec.model_sha256[:16]}…)")
     click.echo(f"environment        {_environment_line(proof.manifest)}")
+    from ..models.recipes import cpu_independent  # noqa: PLC0415 - reads the recipe files
+
+    if cpu_independent(spec.model_sha256):
+        click.echo("portability        the same bytes on every CPU class (int8 spec)")
     if out is not None:
         click.echo(f"wrote              {out} ({proof.input_count}, {spec.dimensions}) float32")
 
