@@ -313,16 +313,13 @@ def run_throughput(spec: Spec, texts: Sequence[str], *, threads: int | None = No
     report = ThroughputReport(len(texts), sum(token_counts), threads, repeats,
                               environment=prover.manifest)
 
-    def ours() -> Rows:
-        proof = prover.prove(texts)
-        assert proof.embeddings is not None
-        return proof.embeddings
-
     with tempfile.TemporaryDirectory() as tmp:
-        contenders = [_Contender("cyberian prover (deterministic)", ours, deterministic=True,
-                                 note="spec settings, sorted batches")]
+        contenders = [_prover_contender("cyberian prover (deterministic)", prover, texts,
+                                        note="spec settings, sorted batches")]
         if int8_spec is not None:
-            contenders.append(_int8_prover(int8_spec, texts, threads))
+            contenders.append(_prover_contender(
+                INT8_PROVER, Prover(int8_spec, threads=threads), texts,
+                note=f"spec {int8_spec.name}, exact integer GEMMs, sorted batches"))
         if with_peers:
             contenders += _peers(spec, texts, threads, Path(tmp), quick, log)
             if int8_spec is not None:
@@ -341,16 +338,14 @@ def run_throughput(spec: Spec, texts: Sequence[str], *, threads: int | None = No
     return report
 
 
-def _int8_prover(int8_spec: Spec, texts: Sequence[str], threads: int) -> _Contender:
-    prover = Prover(int8_spec, threads=threads)
-
+def _prover_contender(name: str, prover: Prover, texts: Sequence[str], *,
+                      note: str) -> _Contender:
     def run() -> Rows:
         proof = prover.prove(texts)
         assert proof.embeddings is not None
         return proof.embeddings
 
-    return _Contender(INT8_PROVER, run, deterministic=True,
-                      note=f"spec {int8_spec.name}, exact integer GEMMs, sorted batches")
+    return _Contender(name, run, deterministic=True, note=note)
 
 
 def _rounds(contenders: Sequence[_Contender], repeats: int,
