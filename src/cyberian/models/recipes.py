@@ -8,6 +8,7 @@ those hashes exactly; a build that does not is refused.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ def find_recipe(*, name: str | None = None, model_sha256: str | None = None) -> 
     return None
 
 
+@functools.lru_cache(maxsize=256)  # asked per /verify request; the shipped recipes are fixed
 def cpu_independent(model_sha256: str) -> bool:
     """Whether this model is a shipped build that gives the same bits on every CPU class.
 

@@ -22,7 +22,9 @@ CPU class is one this verifier's class does not reproduce
 (:mod:`cyberian.cpuclass`), the claim is refused with 409 ``cpu_class_mismatch``
 naming both classes -- before any quota or compute is spent -- instead of a
 misleading ``verification_failed``. Claims without a manifest (the released
-clients) are compared byte for byte as always.
+clients) are compared byte for byte as always. A spec that gives the same
+bits on every class (the int8 spec: :func:`cyberian.models.recipes.cpu_independent`)
+accepts a claim from any class.
 """
 
 from __future__ import annotations
