@@ -192,7 +192,8 @@ def _shapes(g: _Graph, cfg: BertConfig) -> _Shapes:
                    outer_plus("shape.hidden_tail", "shape.states"), rows)
 
 
-def _embeddings(g: _Graph, weights: Weights, cfg: BertConfig, *, sequence_major: bool) -> str:
+def _embedding_tables(g: _Graph, weights: Weights, cfg: BertConfig) -> tuple[str, str, str]:
+    """The word, position and token-type tables as initializers (also the int8 builder's)."""
     h = cfg.hidden_size
     word = g.const("embed.word", _tensor(weights, "embeddings.word_embeddings.weight",
                                          (cfg.vocab_size, h)))
@@ -200,6 +201,11 @@ def _embeddings(g: _Graph, weights: Weights, cfg: BertConfig, *, sequence_major:
         weights, "embeddings.position_embeddings.weight", (cfg.max_position_embeddings, h)))
     types = g.const("embed.type", _tensor(weights, "embeddings.token_type_embeddings.weight",
                                           (cfg.type_vocab_size, h)))
+    return word, position, types
+
+
+def _embeddings(g: _Graph, weights: Weights, cfg: BertConfig, *, sequence_major: bool) -> str:
+    word, position, types = _embedding_tables(g, weights, cfg)
     g.const("embed.slice_start", np.array([0], dtype=np.int64))
     g.const("embed.slice_axis", np.array([0], dtype=np.int64))
     length = g.op("Shape", ["input_ids"], "embed.length", start=1, end=2)

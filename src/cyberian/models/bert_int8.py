@@ -51,7 +51,7 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper
 
-from .bert import IR_VERSION, BertConfig, Weights, _Graph, _tensor
+from .bert import IR_VERSION, BertConfig, Weights, _embedding_tables, _Graph, _tensor
 
 __all__ = ["GELU_TAIL", "INT8_BUILDER_VERSION", "build_bert_int8_graph", "quantize_weight"]
 
@@ -245,12 +245,7 @@ class _Int8Graph(_Graph):
 
 def _embeddings(g: _Int8Graph, weights: Weights, cfg: BertConfig) -> str:
     h = cfg.hidden_size
-    word = g.const("embed.word", _tensor(weights, "embeddings.word_embeddings.weight",
-                                         (cfg.vocab_size, h)))
-    position = g.const("embed.position", _tensor(
-        weights, "embeddings.position_embeddings.weight", (cfg.max_position_embeddings, h)))
-    types = g.const("embed.type", _tensor(weights, "embeddings.token_type_embeddings.weight",
-                                          (cfg.type_vocab_size, h)))
+    word, position, types = _embedding_tables(g, weights, cfg)
     length = g.op("Shape", ["input_ids"], "embed.length", start=1, end=2)
     positions = g.op("Slice", [position, g.axes(0), length, g.axes(0)], "embed.position_rows")
     summed = g.op("Add", [

@@ -30,7 +30,7 @@ _NO_ARITHMETIC: Final = "moves, selects or reshapes values: no floating-point ar
 _ELEMENTWISE: Final = ("one correctly rounded IEEE operation per element, the same on every "
                        "class measured")
 
-PORTABLE_FP32_OPS: Final[Mapping[str, str]] = {
+_MOVES: Final[Mapping[str, str]] = {
     "Gather": _NO_ARITHMETIC + " (embedding rows)",
     "Shape": _NO_ARITHMETIC,
     "Slice": _NO_ARITHMETIC + " (position rows)",
@@ -39,6 +39,10 @@ PORTABLE_FP32_OPS: Final[Mapping[str, str]] = {
     "Reshape": _NO_ARITHMETIC,
     "Transpose": _NO_ARITHMETIC,
     "Split": _NO_ARITHMETIC,
+}
+
+PORTABLE_FP32_OPS: Final[Mapping[str, str]] = {
+    **_MOVES,
     "Concat": _NO_ARITHMETIC + " (shape vectors)",
     "Identity": _NO_ARITHMETIC,
     "Add": _ELEMENTWISE,
@@ -73,15 +77,8 @@ _EXACT_EVERYWHERE: Final = ("one correctly rounded IEEE operation per element: t
                             "AVX-512, AVX2, AVX, SSE4.2 and ARM64 (measured)")
 
 PORTABLE_INT8_OPS: Final[Mapping[str, str]] = {
-    "Gather": _NO_ARITHMETIC + " (embedding rows)",
-    "Shape": _NO_ARITHMETIC,
-    "Slice": _NO_ARITHMETIC + " (position rows)",
-    "Cast": "int64 mask to float: 0 and 1 are exact",
-    "Unsqueeze": _NO_ARITHMETIC,
-    "Reshape": _NO_ARITHMETIC,
+    **_MOVES,
     "Flatten": _NO_ARITHMETIC,
-    "Transpose": _NO_ARITHMETIC,
-    "Split": _NO_ARITHMETIC,
     "Concat": _NO_ARITHMETIC + " (shape vectors; v's column of ones)",
     "ConstantOfShape": _NO_ARITHMETIC + " (zero points)",
     "Add": _EXACT_EVERYWHERE,
