@@ -2,7 +2,10 @@
 
 Bounded: 20 examples per operation, a fixed seed, the coverage and fuzzing
 phases, on a server of its own (the requests create accounts' keys, jobs and
-uploads at random).
+uploads at random). One schemathesis worker: with two threads, hypothesis's
+``ast.parse`` of its filter lambdas can trip CPython 3.11's "AST constructor
+recursion depth mismatch" SystemError (seen once in CI), a crash of the tool,
+not of the server.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path, catalog_dir: P
         done = subprocess.run(
             [str(schemathesis), "run", f"{live.url}/openapi.json",
              "--checks", "not_a_server_error", "--max-examples", "20", "--seed", "4242",
-             "--phases", "coverage,fuzzing", "--workers", "2", "--request-timeout", "40",
+             "--phases", "coverage,fuzzing", "--workers", "1", "--request-timeout", "40",
              "-H", f"Authorization: Bearer {account.key}"],
             capture_output=True, text=True, timeout=170, check=False, cwd=tmp_path)
         log = live.log()
