@@ -44,12 +44,7 @@ def tiny_int8_spec(tiny_int8_spec_path: Path) -> Spec:
 @pytest.fixture(scope="session")
 def real_int8_spec() -> Spec:
     """The shipped int8 spec with its model built (first use builds it)."""
-    from cyberian.models.build import ensure_model_files
-
-    spec = load_spec(SHIPPED_INT8_SPEC)
-    ensure_model_files(spec)
-    spec.check_pins()
-    return spec
+    return _built(SHIPPED_INT8_SPEC)
 
 
 @pytest.fixture(scope="session")
@@ -61,9 +56,13 @@ def real_int8_spec_path(real_int8_spec: Spec) -> Path:
 @pytest.fixture(scope="session")
 def real_spec() -> Spec:
     """The shipped all-MiniLM-L6-v2 spec with its model built (first use builds it)."""
+    return _built(SHIPPED_SPEC)
+
+
+def _built(path: Path) -> Spec:
     from cyberian.models.build import ensure_model_files
 
-    spec = load_spec(SHIPPED_SPEC)
+    spec = load_spec(path)
     ensure_model_files(spec)
     spec.check_pins()
     return spec

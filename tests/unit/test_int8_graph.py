@@ -7,6 +7,7 @@ true by construction, checked fast on the tiny int8 model.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import subprocess
 import sys
@@ -191,8 +192,6 @@ def test_two_processes_build_and_run_the_same_bytes(tiny_int8_spec_path: Path,
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True,
                          capture_output=True, text=True).stdout.split()
     spec = load_spec(tiny_int8_spec_path)
-    import hashlib
-
     assert out == [spec.model_sha256,
                    hashlib.sha256(Runtime(spec).embed(TEXTS).tobytes()).hexdigest()]
 

@@ -91,6 +91,7 @@ class _Int8Graph(_Graph):
     def __init__(self) -> None:
         super().__init__()
         self._scalars: dict[tuple[str, float], str] = {}
+        self._axes: set[str] = set()
 
     def scalar(self, value: float, dtype: Any = np.float32) -> str:
         key = (np.dtype(dtype).name, float(value))
@@ -101,8 +102,8 @@ class _Int8Graph(_Graph):
 
     def axes(self, *axes: int) -> str:
         name = "const.axes." + "_".join(str(a).replace("-", "m") for a in axes)
-        if name not in {t.name for t in self.initializers}:
-            self.const(name, np.array(axes, dtype=np.int64))
+        if name not in self._axes:
+            self._axes.add(self.const(name, np.array(axes, dtype=np.int64)))
         return name
 
     def peak(self, x: str, name: str, axis: int, *, magnitude_below: float | None = None) -> str:
