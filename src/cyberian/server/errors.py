@@ -23,9 +23,11 @@ __all__ = [
     "IdempotencyKeyReusedError",
     "InvalidRequestError",
     "InvalidSpecError",
+    "JobFailedError",
     "JobNotSettledError",
     "ModelInUseError",
     "ModelNameTakenError",
+    "ModelNotFoundError",
     "NotFoundError",
     "QuotaExceededError",
     "RateLimitedError",
@@ -33,6 +35,7 @@ __all__ = [
     "ServerError",
     "ServiceBusyError",
     "TierRequiredError",
+    "TokenIdsNotSupportedError",
     "TrialExpiredError",
     "UnauthorizedError",
     "VerificationFailedError",
@@ -97,6 +100,12 @@ class InvalidRequestError(ServerError):
         super().__init__(message, **extra)
 
 
+class TokenIdsNotSupportedError(InvalidRequestError):
+    """``/v1`` only: token ids were sent where texts are needed (the tokenizer is proven)."""
+
+    CODE = "token_ids_not_supported"
+
+
 class InvalidSpecError(ServerError):
     """A client's CES text is invalid or names what this server lacks (``invalid_spec``)."""
 
@@ -158,6 +167,16 @@ class NotFoundError(ServerError):
     CODE = "not_found"
 
 
+class ModelNotFoundError(ServerError):
+    """``/v1`` only: no model of that id for this account (``model_not_found``, as OpenAI)."""
+
+    STATUS = 404
+    CODE = "model_not_found"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="model")
+
+
 class IdempotencyKeyReusedError(ServerError):
     """An ``Idempotency-Key`` came again with another request body."""
 
@@ -205,6 +224,13 @@ class VerificationFailedError(ServerError):
 
     STATUS = 422
     CODE = "verification_failed"
+
+
+class JobFailedError(ServerError):
+    """A job behind a synchronous answer ended FAILED or REFUNDED: nothing is certified."""
+
+    STATUS = 502
+    CODE = "job_failed"
 
 
 class RateLimitedError(_RetryLaterError):

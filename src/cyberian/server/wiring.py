@@ -21,6 +21,7 @@ from ..spec import SpecLimits
 from .batching import VerifyBatcher
 from .catalog import Catalog
 from .config import Settings
+from .embeddings import EmbeddingsService
 from .events import JobEvents
 from .jobs import JobManager
 from .limits import RequestLimits
@@ -61,6 +62,7 @@ class Services:
     jobs: JobManager
     vaas: VerifyService
     uploads: Uploads
+    embeddings: EmbeddingsService
 
 
 def _warn_faults() -> None:
@@ -118,4 +120,5 @@ async def start_services(settings: Settings, stack: AsyncExitStack) -> Services:
     return Services(settings=settings, store=store, signer=signer, files=files, catalog=catalog,
                     resolver=resolver, quotas=quotas, limiter=RateLimiter(),
                     registrations=RateLimiter(), pool=pool, jobs=jobs, vaas=vaas,
-                    uploads=Uploads(store, files, catalog, pool))
+                    uploads=Uploads(store, files, catalog, pool),
+                    embeddings=EmbeddingsService(jobs, resolver))

@@ -7,6 +7,11 @@ it with its status, headers and body, map FastAPI's request-validation errors
 to 400 ``invalid_request`` (422 is reserved for ``verification_failed``),
 unknown routes to 404 ``not_found``, and anything unexpected to a 500
 ``internal_error`` whose body carries an incident id and never a traceback.
+
+Under ``/v1/`` (the OpenAI-compatible routes) the same problems answer in
+OpenAI's shape instead, so the OpenAI SDKs raise their own typed errors:
+``{"error": {"message", "type", "param", "code", ...}}`` with our error code
+as ``code`` and the field at fault as ``param``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ApiProblem, bad_request
 
-__all__ = ["install_error_handlers", "problem_response"]
+__all__ = ["OPENAI_PREFIX", "install_error_handlers", "openai_error_body", "problem_response"]
 
 _log = logging.getLogger("cyberian.server")
 
@@ -45,9 +50,35 @@ _STATUS_CODES = {
 }
 
 
-def problem_response(problem: ApiProblem) -> JSONResponse:
-    """The JSON response for ``problem``."""
-    return JSONResponse(problem.body(), status_code=problem.status, headers=problem.headers)
+OPENAI_PREFIX = "/v1/"
+"""Routes under this prefix answer errors in OpenAI's shape."""
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "unprocessable_entity_error",
+    429: "rate_limit_error",
+}
+
+
+def openai_error_body(problem: ApiProblem) -> dict[str, Any]:
+    """``problem`` as an OpenAI error body (our extra fields ride along inside ``error``)."""
+    kind = _OPENAI_TYPES.get(problem.status,
+                             "server_error" if problem.status >= 500 else "invalid_request_error")
+    extra = {name: value for name, value in problem.extra.items() if name != "field"}
+    return {"error": {"message": problem.message, "type": kind,
+                      "param": problem.extra.get("field"), "code": problem.code, **extra}}
+
+
+def problem_response(problem: ApiProblem, path: str = "") -> JSONResponse:
+    """The JSON response for ``problem`` answering a request for ``path``."""
+    body = openai_error_body(problem) if path.startswith(OPENAI_PREFIX) else problem.body()
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers or None)
 
 
 def _location(loc: Sequence[Any]) -> str:
@@ -57,12 +88,12 @@ def _location(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiProblem)
-    return problem_response(exc)
+    return problem_response(exc, request.url.path)
 
 
-async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     # Bounded whatever the request: the first few errors are named, the rest only counted
     # (never echo the offending input; it can be megabytes).
     assert isinstance(exc, RequestValidationError)
@@ -78,24 +109,25 @@ async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
         message += ", ...)" if len(errors) > _NAMED_ERRORS else ")"
     problem = bad_request(message[:_MAX_MESSAGE], field=field)
     problem.extra["error_count"] = len(errors)
-    return problem_response(problem)
+    return problem_response(problem, request.url.path)
 
 
-async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404:
         detail = "no such route (see /docs)"
     return problem_response(ApiProblem(exc.status_code, code, detail,
-                                       headers=dict(exc.headers or {})))
+                                       headers=dict(exc.headers or {})), request.url.path)
 
 
-async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     incident = secrets.token_hex(6)
     _log.error("internal error %s: %s", incident, type(exc).__name__, exc_info=exc)
     return problem_response(ApiProblem(
-        500, "internal_error", f"internal server error (incident {incident})", incident=incident))
+        500, "internal_error", f"internal server error (incident {incident})", incident=incident),
+        request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

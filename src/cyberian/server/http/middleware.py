@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ApiProblem, InvalidRequestError, RequestTooLargeError, bad_request
+from .errors import problem_response
 from .jsonscan import scan_json
 
 __all__ = ["BodyLimitMiddleware", "BodyLimits"]
@@ -110,8 +110,7 @@ class BodyLimitMiddleware:
 
 
 async def _answer(problem: ApiProblem, scope: Scope, receive: Receive, send: Send) -> None:
-    response = JSONResponse(problem.body(), status_code=problem.status,
-                            headers=problem.headers or None)
+    response = problem_response(problem, scope.get("path", ""))
     await response(scope, receive, send)
 
 

@@ -10,11 +10,11 @@ is missing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["JobRequest", "RevokeRequest", "VerifyRequest"]
+__all__ = ["EmbeddingsRequest", "JobRequest", "RevokeRequest", "VerifyRequest"]
 
 
 class JobRequest(BaseModel):
@@ -53,3 +53,25 @@ class RevokeRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
     key_id: str = Field(min_length=1, max_length=64, description="The key's public key_id.")
+
+
+_INPUT_SCHEMA: dict[str, Any] = {"anyOf": [
+    {"type": "string", "minLength": 1},
+    {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}]}
+
+
+class EmbeddingsRequest(BaseModel):
+    """OpenAI's embeddings request: ``model``, ``input`` and the options we honour."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    model: str = Field(max_length=200, description="A model id from GET /v1/models.")
+    input: Any = Field(json_schema_extra=_INPUT_SCHEMA,
+                       description="A text or a list of texts (token-id arrays are refused: "
+                                   "the server must tokenize what it certifies).")
+    encoding_format: Literal["float", "base64"] = Field(
+        default="float", description="base64: each vector as little-endian float32 bytes.")
+    dimensions: int | None = Field(
+        default=None, ge=1, description="Only the model's own dimension count is accepted.")
+    user: str | None = Field(default=None, max_length=1000,
+                             description="Accepted and ignored.")
