@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import openai
 import pytest
 from server_harness import running_server, wait_settled
 
@@ -42,6 +44,17 @@ def test_shipped_model_job_and_vaas(real_spec: Spec, tmp_path: Path) -> None:
                                                 expected.output_commitment})
         assert vaas.status_code == 200, vaas.text
         verify_receipt(vaas.json(), keys)
+        # the OpenAI SDK gets the prover's exact bytes, with a receipt
+        account = live.account()
+        with openai.OpenAI(base_url=live.url + "/v1", api_key=account.key,
+                           max_retries=0) as sdk:
+            raw = sdk.embeddings.with_raw_response.create(model="all-minilm-l6-v2",
+                                                          input=TEXTS[:5])
+        vectors = np.asarray([item.embedding for item in raw.parse().data], dtype="<f4")
+        assert vectors.tobytes() == expected.embeddings[:5].tobytes()
+        receipt_id = raw.headers["x-cyberian-receipt-id"]
+        verify_receipt(live.client(account).get(f"/receipts/{receipt_id}").json(), keys,
+                       spec=real_spec)
 
 
 def _claim(model: str, commitment: str, cpu_class: str) -> dict[str, object]:
