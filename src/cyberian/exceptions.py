@@ -8,6 +8,7 @@ Catch hierarchy::
     │   └── EngineDriftError         installed engine differs from runtime.version
     ├── InputError                   unreadable / empty / malformed TEXTS input
     ├── ModelBuildError              weights missing or the build failed
+    ├── FileHashMismatchError        a file kept under a SHA-256 hashes to something else
     ├── MerkleProofError             an RFC 9162 proof did not verify
     ├── ReceiptVerificationError     offline receipt check failed (exit 1)
     ├── GoldenMismatchError          per-chunk commitments differ from a golden file (exit 1)
@@ -40,6 +41,7 @@ __all__ = [
     "CpuClassMismatchError",
     "CyberianError",
     "EngineDriftError",
+    "FileHashMismatchError",
     "GoldenMismatchError",
     "InputError",
     "JobFailedError",
@@ -110,6 +112,16 @@ class InputError(CyberianError):
 
 class ModelBuildError(CyberianError):
     """A model could not be built (weights unavailable or inconsistent)."""
+
+
+class FileHashMismatchError(CyberianError):
+    """A file kept under a SHA-256 (model cache, model store, a link to a pin) hashes otherwise."""
+
+    def __init__(self, file: str, expected: str, actual: str) -> None:
+        super().__init__(f"{file} has SHA-256 {actual}, not the {expected} it is kept under")
+        self.file = file
+        self.expected = expected
+        self.actual = actual
 
 
 class MerkleProofError(CyberianError):

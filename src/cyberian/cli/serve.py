@@ -25,12 +25,19 @@ __all__ = ["command"]
               help="Config file (YAML or JSON): tiers, limits, any setting.")
 @click.option("--specs-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder of CES files forming the model catalog [default: shipped specs].")
-@click.option("--registration/--no-registration", default=None,
-              help="Allow POST /auth/register [default: allowed].")
+@click.option("--open-registration/--no-registration", "--registration", "registration",
+              default=None,
+              help="Let anyone who can reach the server open a trial account with "
+                   "POST /auth/register [default: off; accounts come from "
+                   "'cyberian accounts create'].")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--metrics", type=click.Choice(["auto", "open", "token", "off"]),
+              help="Who may read GET /metrics. auto: only with metrics_token if one is set "
+                   "(CYBERIAN_METRICS_TOKEN or the config file, never a flag), else open on a "
+                   "loopback bind and refused on any other [default auto].")
 def command(host: str | None, port: int | None, data_dir: Path | None, workers: int | None,
             queue_size: int | None, config: Path | None, specs_dir: Path | None,
-            registration: bool | None, log_level: str | None) -> None:
+            registration: bool | None, log_level: str | None, metrics: str | None) -> None:
     """Run the verifier server until interrupted.
 
     Settings come from defaults, then the config file, then CYBERIAN_* environment
@@ -41,5 +48,6 @@ def command(host: str | None, port: int | None, data_dir: Path | None, workers: 
 
     settings = load_settings(config, host=host, port=port, data_dir=data_dir, workers=workers,
                              queue_size=queue_size, specs_dir=specs_dir,
-                             registration_enabled=registration, log_level=log_level)
+                             registration_enabled=registration, log_level=log_level,
+                             metrics=metrics)
     serve(settings)

@@ -1,12 +1,13 @@
 """The catalog of shipped models: the specs this server offers to everyone, by name.
 
 At startup every spec in the catalog folder (the shipped ``specs/`` by
-default) is loaded; its two files are copied into the model store (from next
-to the spec, or -- when they are not there -- built from the spec's shipped
-recipe and pinned weights into the data dir, never into the possibly
-read-only package), and the catalog lists it under its CES ``name``. A spec
-whose files cannot be produced is left out of the catalog with a warning
-instead of stopping the server.
+default) is loaded; its two files are put in the model store -- hard-linked
+from the shared model cache, else from next to the spec, else built from the
+spec's shipped recipe and pinned weights (into the cache, never into the
+possibly read-only package) -- each only once its bytes hash to its pin, and
+the catalog lists it under its CES ``name``. A file whose bytes do not match
+is refused, never stored. A spec whose files cannot be produced is left out
+of the catalog with a warning instead of stopping the server.
 """
 
 from __future__ import annotations
@@ -102,13 +103,12 @@ class Catalog:
         return cls(ordered)
 
 
-def _source_files(spec: Spec, build_dir: Path) -> tuple[Path, Path]:
-    """The spec's files: next to it, or built from its shipped recipe into ``build_dir``."""
-    if spec.model_path.is_file() and spec.tokenizer_path.is_file():
-        return spec.model_path, spec.tokenizer_path
+def _build(spec: Spec, build_dir: Path) -> tuple[Path, Path]:
+    """The spec's files built from its shipped recipe into ``build_dir`` (and the model cache)."""
     recipe = find_recipe(model_sha256=spec.model_sha256)
     if recipe is None or recipe.tokenizer.sha256 != spec.tokenizer_sha256:
-        raise CyberianError(f"{spec.model_path} is missing and no shipped recipe builds it")
+        raise CyberianError(f"no intact copy of {spec.model_path} or {spec.tokenizer_path} "
+                            "(missing, or not the pinned bytes) and no shipped recipe builds it")
     _log.info("catalog: building %s from its pinned weights (first start)", spec.name)
     built = build_recipe(recipe, build_dir)  # never writes next to the (maybe read-only) spec
     return built.model_path, built.tokenizer_path
@@ -116,12 +116,14 @@ def _source_files(spec: Spec, build_dir: Path) -> tuple[Path, Path]:
 
 def _stored_spec(spec: Spec, files: ModelFiles) -> Spec:
     model, tokenizer = spec.model_sha256, spec.tokenizer_sha256
-    if not (files.has(model) and files.has(tokenizer)):
+    have_model = files.provide(model, [spec.model_path])
+    have_tokenizer = files.provide(tokenizer, [spec.tokenizer_path])
+    if not (have_model and have_tokenizer):
         build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=files.tmp_dir))
         try:
-            model_file, tokenizer_file = _source_files(spec, build_dir)
-            files.add_copy(model_file, model)  # both copies check the pinned hashes
-            files.add_copy(tokenizer_file, tokenizer)
+            model_file, tokenizer_file = _build(spec, build_dir)
+            files.add_link(model_file, model)  # both check the pinned hashes
+            files.add_link(tokenizer_file, tokenizer)
         finally:
             shutil.rmtree(build_dir, ignore_errors=True)
     return spec.with_files(files.path(model), files.path(tokenizer))

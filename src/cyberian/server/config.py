@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .._paths import shipped_dir
 from ..exceptions import CyberianError
@@ -25,6 +33,7 @@ __all__ = [
     "ENV_PREFIX",
     "TIERS",
     "ConfigError",
+    "MetricsMode",
     "Settings",
     "Tier",
     "TierLimits",
@@ -36,6 +45,8 @@ CONFIG_ENV: Final = "CYBERIAN_CONFIG"
 
 Tier = Literal["trial", "free", "enterprise"]
 TIERS: Final[tuple[Tier, ...]] = ("trial", "free", "enterprise")
+MetricsMode = Literal["auto", "open", "token", "off"]
+_METRICS_TOKEN_CHARS: Final = range(16, 257)
 
 
 class ConfigError(CyberianError):
@@ -87,7 +98,8 @@ class Settings(BaseModel):
     worker_threads: int = Field(default=1, ge=1, le=256)
     queue_size: int = Field(default=64, ge=1)
     busy_retry_after_sec: int = Field(default=5, ge=1)
-    registration_enabled: bool = True
+    registration_enabled: bool = False
+    """Open self-registration (``POST /auth/register``); off: accounts come from the admin CLI."""
     max_body_bytes: int = Field(default=64 * 2**20, ge=1024)
     max_upload_bytes: int = Field(default=2**30, ge=1024)
     max_texts_per_request: int = Field(default=100_000, ge=1)
@@ -99,7 +111,27 @@ class Settings(BaseModel):
     max_json_values: int = Field(default=250_000, ge=1000)
     vaas_batch_texts: int = Field(default=2048, ge=1)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    metrics: MetricsMode = "auto"
+    """Who may read ``GET /metrics`` (see :mod:`cyberian.server.metrics_access`)."""
+    metrics_token: SecretStr | None = None
+    """The bearer token that opens ``/metrics`` (config file or environment only)."""
     tiers: dict[Tier, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _visible_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None:
+            value = token.get_secret_value()
+            if len(value) not in _METRICS_TOKEN_CHARS or not all(
+                    "!" <= char <= "~" for char in value):
+                raise ValueError("must be 16 to 256 visible ASCII characters (no spaces)")
+        return token
+
+    @model_validator(mode="after")
+    def _token_mode_has_a_token(self) -> Settings:
+        if self.metrics == "token" and self.metrics_token is None:
+            raise ValueError("metrics: 'token' needs metrics_token")
+        return self
 
     def limits(self, tier: Tier) -> TierLimits:
         """The limits of ``tier``."""

@@ -31,6 +31,7 @@ __all__ = [
     "NotFoundError",
     "QuotaExceededError",
     "RateLimitedError",
+    "RegistrationDisabledError",
     "RequestTooLargeError",
     "ServerError",
     "ServiceBusyError",
@@ -158,6 +159,12 @@ class ForbiddenError(ServerError):
 
     STATUS = 403
     CODE = "forbidden"
+
+
+class RegistrationDisabledError(ForbiddenError):
+    """Open self-registration is off on this server (``registration_disabled``)."""
+
+    CODE = "registration_disabled"
 
 
 class NotFoundError(ServerError):

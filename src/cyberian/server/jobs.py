@@ -31,6 +31,7 @@ from .capacity import Capacity
 from .errors import not_found
 from .events import JobEvents
 from .limits import RequestLimits
+from .metrics import ServerMetrics
 from .model_resolver import ModelResolver, WorkBody
 from .pipeline import INPUTS_FILE, OUTPUT_FILE, Pipeline
 from .quotas import QuotaBook
@@ -59,8 +60,9 @@ class JobManager:
 
     def __init__(self, *, store: Store, resolver: ModelResolver, quotas: QuotaBook,
                  pipeline: Pipeline, events: JobEvents, jobs_dir: Path, limits: RequestLimits,
-                 queue_size: int, busy_retry_after_sec: int) -> None:
+                 queue_size: int, busy_retry_after_sec: int, metrics: ServerMetrics) -> None:
         self._store = store
+        self._metrics = metrics
         self._limits = limits
         self._resolver = resolver
         self._quotas = quotas
@@ -105,6 +107,7 @@ class JobManager:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        self._metrics.job_entered("EXECUTING")
         self._start(job_id)
         job = jobstore.get_job(self._store, job_id)
         assert job is not None

@@ -32,6 +32,7 @@ from ..receipts import ReplayRecord, build_receipt_body, commitment_roots, sign_
 from ..sampling import resolve_sampling
 from ..spec import Spec, parse_spec
 from .events import JobEvents
+from .metrics import ServerMetrics
 from .model_resolver import ModelResolver
 from .signer import Signer
 from .store import Store
@@ -58,8 +59,10 @@ class Pipeline:
     """Runs jobs through execution, sampling, replay and settlement."""
 
     def __init__(self, *, store: Store, resolver: ModelResolver, pool: WorkerPool,
-                 signer: Signer, events: JobEvents, jobs_dir: Path) -> None:
+                 signer: Signer, events: JobEvents, jobs_dir: Path,
+                 metrics: ServerMetrics) -> None:
         self._store = store
+        self._metrics = metrics
         self._resolver = resolver
         self._pool = pool
         self._signer = signer
@@ -131,6 +134,8 @@ class Pipeline:
                     str(output))
             with self._store.transaction() as conn:
                 jobstore.add_chunks(conn, job.id, result.chunks, utcnow())
+            self._metrics.executed("job", chunks=len(result.chunks),
+                                   texts=min(piece, len(texts) - start))
             manifests.append(result.manifest)
 
         try:
@@ -148,6 +153,7 @@ class Pipeline:
         with self._store.transaction() as conn:
             jobstore.mark_proving(conn, job.id, roots=(input_root.hex(), output_root.hex()),
                                   sampled=sampled, executor_env=manifests[0], now=utcnow())
+        self._metrics.job_entered("PROVING")
         self._events.changed(job.id)
 
     async def _prove(self, job_id: str, spec: Spec, texts: Sequence[str]) -> None:
@@ -168,6 +174,8 @@ class Pipeline:
                 str(self.job_dir(job.id) / OUTPUT_FILE))
             outcomes.extend(result.outcomes)
             manifest = result.manifest
+            self._metrics.replayed(chunks=len(result.outcomes), mismatches=sum(
+                not outcome.match for outcome in result.outcomes))
         with self._store.transaction() as conn:
             jobstore.record_replays(conn, job.id, [(o.index, o.output_commitment, o.match)
                                                    for o in outcomes])
@@ -194,12 +202,14 @@ class Pipeline:
         receipt = sign_receipt(body, key)
         with self._store.transaction() as conn:
             jobstore.settle(conn, job.id, receipt, account_id=job.account_id, now=utcnow())
+        self._metrics.job_entered("SETTLED")
         self._events.changed(job.id)
         _log.info("job %s settled: receipt %s", job.id, receipt["receipt_id"])
 
     def _end(self, job_id: str, status: Literal["FAILED", "REFUNDED"], error: str) -> None:
         with self._store.transaction() as conn:
             jobstore.finish(conn, job_id, status, error, utcnow())
+        self._metrics.job_entered(status)
         (self.job_dir(job_id) / OUTPUT_FILE).unlink(missing_ok=True)
         self._events.changed(job_id)
         _log.info("job %s %s: %s", job_id, status, error)

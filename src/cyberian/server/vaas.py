@@ -48,6 +48,7 @@ from .errors import (
     bad_request,
 )
 from .limits import RequestLimits
+from .metrics import ServerMetrics
 from .model_resolver import ModelResolver, Resolved, WorkBody
 from .quotas import QuotaBook
 from .signer import Signer
@@ -128,8 +129,9 @@ class VerifyService:
 
     def __init__(self, *, store: Store, resolver: ModelResolver, quotas: QuotaBook,
                  batcher: VerifyBatcher, signer: Signer, capacity: Capacity,
-                 limits: RequestLimits) -> None:
+                 limits: RequestLimits, metrics: ServerMetrics) -> None:
         self._store = store
+        self._metrics = metrics
         self._limits = limits
         self._resolver = resolver
         self._quotas = quotas
@@ -175,6 +177,8 @@ class VerifyService:
                     raise
                 raise bad_request(f"the model could not be run on these inputs: {exc.message}",
                                   field=exc.field or "model") from None
+            self._metrics.executed("vaas", chunks=len(computed.blocks),
+                                   texts=len(resolved.texts))
             for index, ((_, expected), claimed) in enumerate(
                     zip(computed.blocks, claims, strict=True)):
                 if expected != claimed:

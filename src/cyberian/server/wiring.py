@@ -17,6 +17,7 @@ import shutil
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from ..models.cache import ModelCache
 from ..spec import SpecLimits
 from .batching import VerifyBatcher
 from .catalog import Catalog
@@ -25,12 +26,15 @@ from .embeddings import EmbeddingsService
 from .events import JobEvents
 from .jobs import JobManager
 from .limits import RequestLimits
+from .metrics import LiveSources, ServerMetrics
 from .model_resolver import ModelResolver
+from .onboarding import startup_notes
 from .pipeline import Pipeline
 from .quotas import QuotaBook, RateLimiter
 from .signer import Signer
 from .store import Store
 from .store.files import ModelFiles
+from .store.jobs import open_job_counts
 from .timeutil import utcnow
 from .uploads import Uploads
 from .vaas import VerifyService
@@ -63,6 +67,7 @@ class Services:
     vaas: VerifyService
     uploads: Uploads
     embeddings: EmbeddingsService
+    metrics: ServerMetrics
 
 
 def _warn_faults() -> None:
@@ -75,8 +80,13 @@ def _warn_faults() -> None:
         _log.warning("%s", banner)
 
 
-async def start_services(settings: Settings, stack: AsyncExitStack) -> Services:
-    """Build and start every service; ``stack`` closes them again (in reverse order)."""
+async def start_services(settings: Settings, stack: AsyncExitStack,
+                         metrics: ServerMetrics | None = None) -> Services:
+    """Build and start every service; ``stack`` closes them again (in reverse order).
+
+    ``metrics`` is where they count (a registry of their own when not given).
+    """
+    metrics = metrics if metrics is not None else ServerMetrics()
     _warn_faults()
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
@@ -87,10 +97,10 @@ async def start_services(settings: Settings, stack: AsyncExitStack) -> Services:
     signer = Signer(data / "keys", store)
     _log.info("receipts are signed with key %s", signer.ensure(utcnow()))
     shutil.rmtree(data / "tmp", ignore_errors=True)
-    files = ModelFiles(data / "models", data / "tmp")
+    files = ModelFiles(data / "models", data / "tmp", cache=ModelCache.default())
     catalog = Catalog.seed(settings.specs_dir, files)
     pool = WorkerPool(executors=settings.workers, threads=settings.worker_threads,
-                      preload=catalog.specs())
+                      preload=catalog.specs(), on_restart=metrics.worker_restarted)
     stack.push_async_callback(pool.close)
     await pool.start()
     resolver = ModelResolver(store, catalog, files, spec_limits=SpecLimits(
@@ -101,24 +111,30 @@ async def start_services(settings: Settings, stack: AsyncExitStack) -> Services:
     events = JobEvents()
     jobs_dir = data / "jobs"
     pipeline = Pipeline(store=store, resolver=resolver, pool=pool, signer=signer,
-                        events=events, jobs_dir=jobs_dir)
+                        events=events, jobs_dir=jobs_dir, metrics=metrics)
     jobs = JobManager(store=store, resolver=resolver, quotas=quotas, pipeline=pipeline,
                       events=events, jobs_dir=jobs_dir, limits=limits,
                       queue_size=settings.queue_size,
-                      busy_retry_after_sec=settings.busy_retry_after_sec)
+                      busy_retry_after_sec=settings.busy_retry_after_sec, metrics=metrics)
     stack.push_async_callback(jobs.close)
+    metrics.watch(LiveSources(open_jobs=lambda: open_job_counts(store),
+                              queue_depth=lambda: jobs.capacity.used,
+                              queue_capacity=jobs.capacity.size))
     removed = jobs.cleanup_orphans()
     if removed:
         _log.info("removed %d orphaned job folders", removed)
     batcher = VerifyBatcher(pool, max_texts=settings.vaas_batch_texts)
     stack.push_async_callback(batcher.close)
     vaas = VerifyService(store=store, resolver=resolver, quotas=quotas, batcher=batcher,
-                         signer=signer, capacity=jobs.capacity, limits=limits)
+                         signer=signer, capacity=jobs.capacity, limits=limits,
+                         metrics=metrics)
     resumed = jobs.recover()
     if resumed:
         _log.info("resumed %d open jobs", resumed)
+    for note in startup_notes(settings, store):
+        _log.warning("%s", note)
     return Services(settings=settings, store=store, signer=signer, files=files, catalog=catalog,
                     resolver=resolver, quotas=quotas, limiter=RateLimiter(),
                     registrations=RateLimiter(), pool=pool, jobs=jobs, vaas=vaas,
                     uploads=Uploads(store, files, catalog, pool),
-                    embeddings=EmbeddingsService(jobs, resolver))
+                    embeddings=EmbeddingsService(jobs, resolver), metrics=metrics)

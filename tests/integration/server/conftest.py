@@ -35,3 +35,16 @@ def server(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path) -> Itera
     with running_server(tmp_path_factory.mktemp("shared"), catalog_dir,
                         args=("--workers", "2")) as live:
         yield live
+
+
+@pytest.fixture(scope="session")
+def open_server(tmp_path_factory: pytest.TempPathFactory,
+                catalog_dir: Path) -> Iterator[LiveServer]:
+    """A server started with ``--open-registration``, for the tests of ``POST /auth/register``.
+
+    (Open registration is off by default; the other servers get their accounts
+    the way an operator makes them, :meth:`LiveServer.account`.)
+    """
+    with running_server(tmp_path_factory.mktemp("open"), catalog_dir,
+                        args=("--workers", "1", "--open-registration")) as live:
+        yield live

@@ -21,21 +21,36 @@ API_MD_TIERS = {
 }
 
 
-def test_register_opens_a_trial_account(server: LiveServer) -> None:
-    response = server.client().post("/auth/register")
+def test_register_opens_a_trial_account(open_server: LiveServer) -> None:
+    response = open_server.client().post("/auth/register")  # --open-registration
     assert response.status_code == 201
     body = response.json()
     assert re.fullmatch(r"cyb_trial_[A-Za-z0-9_-]{43}", body["api_key"])
     assert body["key_id"] == body["api_key"].removeprefix("cyb_trial_")[:12]
     assert body["tier"] == "trial"
-    account = server.client(body["api_key"]).get("/account").json()
+    account = open_server.client(body["api_key"]).get("/account").json()
     assert account["account_id"] == body["account_id"]
     assert account["subscription_status"] == "trialing"
     # only the hash is stored
-    stored = server.scalar("SELECT key_sha256 FROM api_keys WHERE key_id = ?", (body["key_id"],))
+    stored = open_server.scalar("SELECT key_sha256 FROM api_keys WHERE key_id = ?",
+                                (body["key_id"],))
     assert stored == hash_api_key(body["api_key"])
-    assert server.scalar("SELECT COUNT(*) FROM api_keys WHERE key_sha256 = ?",
-                         (body["api_key"],)) == 0
+    assert open_server.scalar("SELECT COUNT(*) FROM api_keys WHERE key_sha256 = ?",
+                              (body["api_key"],)) == 0
+    assert body["api_key"] not in open_server.log()
+    assert "open registration is ON" in open_server.log()
+
+
+def test_registration_is_refused_by_default(server: LiveServer) -> None:
+    accounts = server.scalar("SELECT COUNT(*) FROM accounts")
+    response = server.client().post("/auth/register")
+    assert response.status_code == 403
+    body = response.json()
+    assert body["error"] == "registration_disabled"
+    assert "--open-registration" in body["message"]
+    assert "registration_enabled" in body["message"]
+    assert body["setting"] == "registration_enabled"
+    assert server.scalar("SELECT COUNT(*) FROM accounts") == accounts  # nothing was opened
 
 
 def test_account_shows_tier_usage_limits_and_keys(server: LiveServer) -> None:

@@ -81,7 +81,7 @@ def test_config_file_overrides_one_tier_field_by_field(faulty: LiveServer) -> No
 def test_registration_can_be_turned_off(faulty: LiveServer) -> None:
     response = faulty.client().post("/auth/register")
     assert response.status_code == 403
-    assert response.json()["error"] == "forbidden"
+    assert response.json()["error"] == "registration_disabled"
 
 
 def test_bodies_over_the_limit_are_413(faulty: LiveServer) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "KeyRecord",
     "find_key",
     "get_account",
+    "has_accounts",
     "insert_account",
     "insert_key",
     "list_accounts",
@@ -110,6 +111,11 @@ def get_account(store: Store, account_id: str) -> Account | None:
     """The account with this id, or ``None``."""
     row = store.query_one("SELECT * FROM accounts WHERE id = ?", (account_id,))
     return Account.from_row(row) if row is not None else None
+
+
+def has_accounts(store: Store) -> bool:
+    """Whether the store holds at least one account."""
+    return store.query_one("SELECT 1 FROM accounts LIMIT 1") is not None
 
 
 def list_accounts(store: Store) -> list[Account]:

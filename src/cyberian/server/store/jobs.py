@@ -33,6 +33,7 @@ __all__ = [
     "insert_job",
     "job_ids",
     "mark_proving",
+    "open_job_counts",
     "open_job_using",
     "open_jobs",
     "record_replays",
@@ -146,6 +147,13 @@ def open_jobs(store: Store) -> list[JobRecord]:
     rows = store.query("SELECT * FROM jobs WHERE status IN ('EXECUTING', 'PROVING') "
                        "ORDER BY created_at, id")
     return [JobRecord.from_row(row) for row in rows]
+
+
+def open_job_counts(store: Store) -> dict[str, int]:
+    """How many jobs are EXECUTING and how many PROVING (an indexed count)."""
+    rows = store.query("SELECT status, COUNT(*) FROM jobs WHERE status IN "
+                       "('EXECUTING', 'PROVING') AND kind = 'job' GROUP BY status")
+    return {str(row[0]): int(row[1]) for row in rows}
 
 
 def job_ids(store: Store, kind: Kind) -> set[str]:

@@ -6,8 +6,8 @@ separate single process with its own ONNX Runtime session that re-runs the
 chunks a job's sample picked. Processes are started with ``spawn`` when the
 server starts (never on a request's path), preload the catalog's specs and
 keep their sessions. A worker that dies (crash, OOM kill) breaks only the
-tasks it held: the pool is rebuilt and those tasks fail with
-:class:`WorkerCrashError`.
+tasks it held: the pool is rebuilt (and ``on_restart`` told which role's)
+and those tasks fail with :class:`WorkerCrashError`.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ class WorkerCrashError(RuntimeError):
 class WorkerPool:
     """``executors`` executor processes plus one replayer process, all spawned at start."""
 
-    def __init__(self, *, executors: int, threads: int, preload: Sequence[Spec]) -> None:
+    def __init__(self, *, executors: int, threads: int, preload: Sequence[Spec],
+                 on_restart: Callable[[Role], None] | None = None) -> None:
         self.executors = executors
+        self._on_restart = on_restart
         self._threads = threads
         self._preload = tuple(preload)
         self._pools: dict[Role, ProcessPoolExecutor] = {}
@@ -81,6 +83,8 @@ class WorkerPool:
                 _log.error("a %s process died; restarting the %s pool", role, role)
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._pools[role] = self._new_pool(role)
+                if self._on_restart is not None:
+                    self._on_restart(role)
             raise WorkerCrashError(f"a {role} process died while running the task") from None
 
     async def close(self) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 
 from ...accounts import create_account, revoke_key, rotate_key
-from ...errors import ForbiddenError, not_found
+from ...errors import RegistrationDisabledError, not_found
 from ...timeutil import iso, utcnow
 from ...wiring import REGISTRATIONS_PER_MINUTE
 from ..deps import PrincipalDep, ServicesDep
@@ -18,12 +18,16 @@ __all__ = ["router"]
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED)
+@router.post("/auth/register", status_code=status.HTTP_201_CREATED, responses={
+    403: {"description": "Open registration is off on this server (registration_disabled)"}})
 async def register(request: Request, services: ServicesDep) -> dict[str, Any]:
     """Open a trial account and mint its first key (shown only in this answer)."""
     if not services.settings.registration_enabled:
-        raise ForbiddenError("registration is turned off on this server; ask its operator for "
-                             "an API key")
+        raise RegistrationDisabledError(
+            "open registration is off on this server: ask its operator for an API key "
+            "(cyberian accounts create), or have it started with cyberian serve "
+            "--open-registration (setting registration_enabled: true)",
+            setting="registration_enabled")
     client = request.client.host if request.client else "unknown"
     services.registrations.check(f"register:{client}", REGISTRATIONS_PER_MINUTE)
     account, key_id, secret = create_account(
