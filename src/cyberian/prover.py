@@ -36,7 +36,8 @@ class ChunkResult:
     """One chunk's texts, output rows and commitments.
 
     ``start`` is the position of its first text in the whole input
-    (``index * chunk_size``: only the last chunk may be short).
+    (``index * chunk_size``: only the last chunk may be short). ``truncated``
+    counts its texts the tokenizer cut at the spec's ``max_length``.
     """
 
     index: int
@@ -44,11 +45,16 @@ class ChunkResult:
     texts: Sequence[str]
     rows: Rows
     commitment: ChunkCommitment
+    truncated: int = 0
 
 
 @dataclass(frozen=True)
 class Proof:
-    """What a prove run commits to, plus the rows when they were kept."""
+    """What a prove run commits to, plus the rows when they were kept.
+
+    ``truncated_texts`` counts the texts cut at the spec's ``max_length``
+    tokens (reported, never committed: the rows already are what was run).
+    """
 
     spec_hash: str
     input_count: int
@@ -57,6 +63,7 @@ class Proof:
     manifest: dict[str, Any]
     block_commitments: tuple[str, ...] = ()
     embeddings: Rows | None = field(default=None, repr=False)
+    truncated_texts: int = 0
 
     @property
     def chunk_count(self) -> int:
@@ -98,13 +105,16 @@ class Prover:
         size = self.spec.chunk_size
         source = iter(chunks)
         while window := list(itertools.islice(source, chunk_count(_WINDOW_TEXTS, size))):
-            rows = self.runtime.embed([text for _, chunk_texts in window for text in chunk_texts])
+            rows, cut = self.runtime.embed_flagged(
+                [text for _, chunk_texts in window for text in chunk_texts])
             position = 0
             for index, chunk_texts in window:
-                chunk_rows = rows[position:position + len(chunk_texts)]
-                position += len(chunk_texts)
+                stop = position + len(chunk_texts)
+                chunk_rows = rows[position:stop]
                 yield ChunkResult(index, index * size, chunk_texts, chunk_rows,
-                                  ChunkCommitment.of(index, chunk_texts, chunk_rows))
+                                  ChunkCommitment.of(index, chunk_texts, chunk_rows),
+                                  truncated=sum(cut[position:stop]))
+                position = stop
 
     def prove(self, texts: Iterable[str], *, keep_embeddings: bool = True,
               block_size: int | None = None,
@@ -118,13 +128,14 @@ class Prover:
         blocks = BlockCommitter(block_size) if block_size else None
         chunks: list[ChunkCommitment] = []
         kept: list[Rows] = []
-        count = 0
+        count = truncated = 0
         for chunk in self.iter_chunks(texts):
             whole.update(chunk.rows)
             if blocks is not None:
                 blocks.update(chunk.rows)
             chunks.append(chunk.commitment)
             count += len(chunk.texts)
+            truncated += chunk.truncated
             if keep_embeddings:
                 kept.append(chunk.rows)
             if on_chunk is not None:
@@ -141,4 +152,5 @@ class Prover:
             manifest=self.manifest,
             block_commitments=tuple(blocks.commitments()) if blocks else (),
             embeddings=embeddings,
+            truncated_texts=truncated,
         )

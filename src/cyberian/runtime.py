@@ -187,6 +187,11 @@ class Runtime:
         """Output rows for ``texts``, in the order given."""
         return self.embed_tokens(self.tokenizer.encode(texts))
 
+    def embed_flagged(self, texts: Sequence[str]) -> tuple[Rows, list[bool]]:
+        """Output rows for ``texts``, and for each whether it was cut at ``max_length`` tokens."""
+        encoded, cut = self.tokenizer.encode_flagged(texts)
+        return self.embed_tokens(encoded), cut
+
     def embed_tokens(self, encoded: Sequence[TokenIds]) -> Rows:
         """Output rows for already-tokenised texts, in the order given."""
         out = np.empty((len(encoded), self.spec.dimensions), dtype=np.float32)

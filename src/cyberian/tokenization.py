@@ -58,5 +58,16 @@ class PinnedTokenizer:
 
     def encode(self, texts: Sequence[str]) -> list[TokenIds]:
         """Token ids of each text (special tokens added, truncated, unpadded)."""
+        return self.encode_flagged(texts)[0]
+
+    def encode_flagged(self, texts: Sequence[str]) -> tuple[list[TokenIds], list[bool]]:
+        """Token ids of each text, and for each whether it was cut at ``max_length`` tokens.
+
+        A text that fits exactly is not cut: only one with tokens past the limit is.
+        """
         encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
-        return [np.asarray(encoding.ids, dtype=np.int64) for encoding in encodings]
+        ids = [np.asarray(encoding.ids, dtype=np.int64) for encoding in encodings]
+        # only a text at the limit can have been cut, so only its overflow is looked at
+        cut = [len(row) >= self.max_length and bool(encoding.overflowing)
+               for row, encoding in zip(ids, encodings, strict=True)]
+        return ids, cut

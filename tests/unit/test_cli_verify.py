@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cyberian.cli._verify import keys_file_for, later_command
 from cyberian.cli.prove import main
 from cyberian.client._constants import API_KEY_ENV, BASE_URL_ENV
 
@@ -88,6 +90,7 @@ def test_an_unusable_keys_document_is_one_error_line_and_exit_2(
     assert verifier_url in errors[0]
     assert KEY not in result.output
     assert json.loads(receipt.read_text(encoding="utf-8"))["receipt_id"] == "rcpt_test"
+    assert not (tmp_path / "r.keys.json").exists()  # an unusable document is not saved
 
 
 # -- the verifier does not answer, or refuses: the local proof is kept, and said so --------
@@ -157,3 +160,22 @@ def test_an_unreachable_verifier_keeps_the_local_proof_and_says_so(
     line, out, commitments = _prove_and_fail(tiny_spec_path, tmp_path, url, monkeypatch)
     assert line.startswith(f"error: cannot reach the verifier at {url}: ")
     _assert_kept(line, out, commitments)
+
+
+# -- where the keys are saved, and the command that checks the receipt later ----------------
+
+
+@pytest.mark.parametrize(
+    ("receipt", "keys"),
+    [("rcpt_ab.json", "rcpt_ab.keys.json"), ("out/r.json", "out/r.keys.json"),
+     ("receipt", "receipt.keys.json"), ("r.txt", "r.txt.keys.json")],
+)
+def test_the_keys_file_sits_beside_the_receipt(receipt: str, keys: str) -> None:
+    assert keys_file_for(Path(receipt)) == Path(keys)
+
+
+def test_the_later_command_is_quoted_for_a_shell() -> None:
+    command = later_command(Path("my dir/r.json"), Path("my dir/r.keys.json"), None)
+    assert command == "cyberian receipt verify 'my dir/r.json' --key 'my dir/r.keys.json'"
+    assert shlex.split(later_command(Path("r.json"), Path("r.keys.json"), Path("o.npy"))) == [
+        "cyberian", "receipt", "verify", "r.json", "--key", "r.keys.json", "--embeddings", "o.npy"]

@@ -107,3 +107,29 @@ def test_chunks_need_not_be_consecutive(prover: Prover,
     assert [(r.index, r.start, r.commitment) for r in sample] == [
         (r.index, r.start, r.commitment) for r in (whole[2], whole[0])]
     assert np.array_equal(sample[0].rows, whole[2].rows)
+
+
+def _words_filling(prover: Prover, tokens: int) -> str:
+    """A text of repeated words that tokenises to exactly ``tokens`` ids (specials included)."""
+    tokenizer = prover.runtime.tokenizer
+    for words in range(1, tokens + 1):
+        text = " ".join(["the"] * words)
+        if len(tokenizer.encode([text])[0]) == tokens:
+            return text
+    raise AssertionError(f"no run of words tokenises to exactly {tokens} ids")
+
+
+def test_texts_cut_at_max_length_are_counted_not_committed(prover: Prover) -> None:
+    limit = prover.spec.max_length
+    exact = _words_filling(prover, limit)  # fits exactly: not cut
+    items = ["short", exact, exact + " the", "the " * 500, "short again"]
+    ids, cut = prover.runtime.tokenizer.encode_flagged(items)
+    assert cut == [False, False, True, True, False]
+    assert [len(row) for row in ids] == [len(r) for r in prover.runtime.tokenizer.encode(items)]
+    proof = prover.prove(items, keep_embeddings=False)
+    assert proof.truncated_texts == 2
+    assert [chunk.truncated for chunk in prover.iter_chunks(items)] == [2, 0]  # chunk_size 4
+    assert prover.prove(["short"] * 5).truncated_texts == 0
+    # counting changes no byte: the same commitment as rows embedded without it
+    rows = prover.runtime.embed(items)
+    assert proof.output_commitment == output_commitment(rows)

@@ -31,7 +31,8 @@ def test_the_version_has_one_home() -> None:
 def test_receipts_package_keeps_its_public_names() -> None:
     expected = {"BODY_FIELDS", "CHECKS", "EMPTY_ROOT", "KINDS", "PAYLOAD_TYPE", "RECEIPT_VERSION",
                 "REPORT_CHECKS", "CheckResult", "ReplayRecord", "TrustedKeys", "VerifiedReceipt",
-                "build_receipt_body", "canonical_body", "check_receipt", "chunk_inclusion_proof",
+                "build_receipt_body", "canonical_body", "check_embeddings", "check_receipt",
+                "chunk_inclusion_proof",
                 "commitment_roots", "compute_receipt_hash", "from_dsse", "parse_receipt",
                 "sign_receipt", "to_dsse", "verification_report", "verify_chunk_inclusion",
                 "verify_receipt"}

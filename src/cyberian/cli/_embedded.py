@@ -8,6 +8,9 @@ URL is given (``--server`` or the client's base-URL variable), and the
 By default its data dir lives under the user's cache directory
 (``~/.cache/cyberian/embedded-verifier``) and survives between runs, so the
 model store, the signing key and a local enterprise account are made once.
+Its model store hard-links the files of the shared model cache (the server
+does that for every catalog file), so the model is not copied again; the
+server is started with the caller's ``$CYBERIAN_CACHE_DIR`` for that reason.
 The account's key is kept in that data dir (file mode 0600), never printed.
 The server is stopped (its whole process group) when the block exits.
 """
@@ -38,6 +41,7 @@ __all__ = ["EmbeddedVerifier", "embedded_verifier"]
 _START_TIMEOUT = 180.0
 _STOP_TIMEOUT = 20.0
 _KEY_FILE = "embedded-account.key"
+_CACHE_ENV = "CYBERIAN_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def embedded_verifier(
-    spec: Spec, *, threads: int | None = None, workers: int = 1, data_dir: Path | None = None
+    spec: Spec, *, threads: int | None = None, workers: int = 1, data_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Iterator[Callable[[], EmbeddedVerifier]]:
     """Start the real server for ``spec`` on 127.0.0.1, and stop it when the block exits.
 
@@ -104,11 +109,15 @@ def embedded_verifier(
     function, which waits until the server answers ``/health`` -- so the
     caller can prove locally while the verifier boots. A background thread
     watches for readiness, so ``started_seconds`` is the real boot time even
-    when nobody was waiting.
+    when nobody was waiting. ``progress`` is told, in one line, that it starts.
     """
     started = time.perf_counter()
     data_dir = data_dir or cache_dir("embedded-verifier")
     data_dir.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        first = "" if (data_dir / _KEY_FILE).is_file() else "; first run: making its account"
+        progress(f"starting the embedded verifier on 127.0.0.1 in the background "
+                 f"(data in {data_dir}{first})…")
     key = _account_key(data_dir)
     state = data_dir / "server.json"
     state.unlink(missing_ok=True)
@@ -118,7 +127,8 @@ def embedded_verifier(
                    "--port", "0", "--data-dir", str(data_dir),
                    "--specs-dir", str(_catalog(spec, Path(catalog))), "--no-registration",
                    "--workers", str(workers)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CYBERIAN_")}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("CYBERIAN_") or k == _CACHE_ENV}  # the same model cache
         env["CYBERIAN_WORKER_THREADS"] = str(threads or int(spec.runtime["intra_op_threads"]))
         with log_path.open("wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,

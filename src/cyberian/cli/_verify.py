@@ -6,7 +6,10 @@ spec dialect, so the verifier re-executes exactly the spec that was proven.
 A 200 brings a signed ``vaas`` receipt, which is saved and then verified
 offline here -- signature against the server's published keys, every root,
 and that it certifies *this* run (spec hash, input count, our block
-commitments). A 422 means the verifier computed something else: exit 1,
+commitments). The keys document the check used (the verifier's ``GET
+/keys``) is saved beside the receipt (:func:`keys_file_for`), and the
+``cyberian receipt verify`` command that repeats the check offline, later,
+without the verifier, is printed. A 422 means the verifier computed something else: exit 1,
 naming the first block that differs. The claim carries this run's environment
 manifest, so a verifier of another CPU class refuses it up front (409
 ``cpu_class_mismatch``), which is reported with both classes: exit 2.
@@ -14,6 +17,7 @@ manifest, so a verifier of another CPU class refuses it up front (409
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,10 +42,11 @@ from ..exceptions import (
     VerificationFailedError,
 )
 from ..prover import Proof
+from ..receipts.units import units_phrase
 from ..spec import Spec
 from ._embedded import EmbeddedVerifier
 
-__all__ = ["Verifier", "certify"]
+__all__ = ["Verifier", "certify", "keys_file_for", "later_command"]
 
 _REQUEST_TIMEOUT = 3600.0
 _REFUSALS = (AuthError, TrialExpiredError, QuotaError, RateLimitError, ServiceBusyError, ApiError)
@@ -68,6 +73,24 @@ def remote_verifier(server: str | None) -> Verifier | None:
         return None
     key = resolve_api_key(None, remedy=f"set {API_KEY_ENV} to an API key of the verifier at {url}")
     return Verifier(url, key)
+
+
+def keys_file_for(receipt_path: Path) -> Path:
+    """Where the issuer's keys document is saved beside a receipt: ``r.json`` -> ``r.keys.json``.
+
+    A receipt name without the ``.json`` suffix gets ``.keys.json`` appended.
+    """
+    if receipt_path.suffix == ".json":
+        return receipt_path.with_suffix(".keys.json")
+    return receipt_path.with_name(receipt_path.name + ".keys.json")
+
+
+def later_command(receipt_path: Path, keys_path: Path, rows_path: Path | None) -> str:
+    """The shell command that checks the saved receipt (and rows) offline, quoted for a shell."""
+    words = ["cyberian", "receipt", "verify", str(receipt_path), "--key", str(keys_path)]
+    if rows_path is not None:
+        words += ["--embeddings", str(rows_path)]
+    return shlex.join(words)
 
 
 def _not_verified(reason: str, kept: str) -> NoReturn:
@@ -105,12 +128,15 @@ def _own_checks(receipt: dict[str, Any], spec: Spec, proof: Proof,
 
 def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
             receipt_path: Path | None, *, write: Callable[[Path, Any], None],
-            prove_seconds: float, kept: str = "") -> None:
+            prove_seconds: float, kept: str = "", rows_path: Path | None = None) -> None:
     """Claim ``proof`` at the verifier, save and check the receipt, print a summary.
 
+    The verifier's keys document is saved beside the receipt; the printed
+    command checks both (and ``rows_path``, the embeddings written) offline.
     ``kept`` (what was written of the local proof) ends a NOT VERIFIED line.
     """
     from ..client import Client  # noqa: PLC0415
+    from ..client._responses import trusted_keys_of  # noqa: PLC0415
 
     blocks = list(proof.block_commitments)
     started = time.perf_counter()
@@ -130,19 +156,26 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
         write(path, receipt)
         checked = time.perf_counter()
         try:
-            # Signature against the keys the verifier publishes, every root.
-            verified = client.verify_receipt_offline(receipt)
+            document = client.get_keys()  # what verify_receipt_offline would fetch
+            trusted = trusted_keys_of(document)
         except ApiError as exc:  # /keys unreachable, refused or unusable
             raise CyberianError(f"cannot check the receipt saved to {path} against the keys "
                                 f"of the verifier at {verifier.url}: {exc.message}",
                                 status_code=exc.status_code, body=exc.body) from None
+        keys_path = keys_file_for(path)
+        write(keys_path, document)
+        # Signature against the keys the verifier publishes, every root.
+        verified = client.verify_receipt_offline(receipt, keys=trusted)
     problems = _own_checks(receipt, spec, proof, blocks)
     if problems:
         _not_verified("; ".join(problems), kept)
     check_seconds = time.perf_counter() - checked
-    click.echo(f"verified           yes: {proof.input_count} texts in {len(blocks)} block(s) "
-               f"(up to {receipt['chunk_size']} each) re-executed and matched")
+    certified = units_phrase("vaas", len(blocks), receipt["chunk_size"])
+    click.echo(f"verified           yes: {proof.input_count} texts in {certified}, "
+               "re-executed and matched")
     click.echo(f"receipt            {receipt['receipt_id']} -> {path}")
+    click.echo(f"keys               {keys_path} (the issuer's public keys: the verifier's "
+               "GET /keys)")
     click.echo(f"roots              input {receipt['input_root']}")
     click.echo(f"                   output {receipt['output_root']}")
     click.echo(f"                   proof {receipt['proof_root']}")
@@ -152,3 +185,4 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
     click.echo(f"timing             prove {prove_seconds:.2f} s, verifier start {start:.2f} s "
                f"(in parallel with the prove), re-execution + receipt {verify_seconds:.2f} s, "
                f"offline check {check_seconds:.3f} s")
+    click.echo(f"check it later     {later_command(path, keys_path, rows_path)}")

@@ -1,30 +1,33 @@
 """``cyberian-prove SPEC TEXTS``: embed texts under a pinned spec and commit to the result.
 
-Prints the output commitment, the spec hash, the chunk count and a short
-environment summary; optionally writes the embeddings (``--out``), the
-per-chunk commitments (``--commitments``), a golden file, a signed local
-receipt, or asks a verifier to certify the run (``--verify``).
+Prints the output commitment, the spec hash, the chunk count, how many texts
+were cut at the spec's ``max_length`` and a short environment summary;
+optionally writes the embeddings (``--out``), the per-chunk commitments
+(``--commitments``), a golden file, a signed local receipt, or asks a
+verifier to certify the run (``--verify``). A cold start says what it is
+doing on stderr (building the model, downloading its weights, starting the
+embedded verifier) unless ``-q``; a warning says how many texts were cut.
 
 Exit codes: 0 ok, 1 a check failed (``--expect``, ``--golden``, ``--verify``),
 2 usage, spec, input or connection errors. Nothing is left half-written: every
-output file appears whole, or not at all.
+output file appears whole, or not at all, with the user's normal file mode
+(:mod:`cyberian._files`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._files import staged_file
 from .._version import __version__
 from ..commitments import chunk_count, is_commitment
 from ..exceptions import CyberianError, InputError
@@ -44,15 +47,15 @@ def _staged(path: Path | None) -> Iterator[Path | None]:
     if path is None:
         yield None
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    staged = Path(name)
-    try:
+    with staged_file(path) as staged:
         yield staged
-        os.replace(staged, path)
-    finally:
-        staged.unlink(missing_ok=True)
+
+
+def _progress(quiet: bool) -> Callable[[str], None] | None:
+    """What a cold-start step is announced with: one line on stderr (``None`` with ``-q``)."""
+    if quiet:
+        return None
+    return lambda line: click.echo(line, err=True)
 
 
 def _write_json(path: Path, document: Any) -> None:
@@ -117,7 +120,8 @@ def _check_options(expect: str | None, golden: Path | None, write_golden: Path |
               help="Override runtime.intra_op_threads (speed only; the bytes do not change).")
 @click.option("--weights", type=click.Path(file_okay=False, path_type=Path),
               help="Folder with the source weights, if the model must be built offline.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar and no progress lines (warnings and results still print).")
 def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: Path | None,
          expect: str | None, golden: Path | None, write_golden: Path | None, verify: bool,
          server: str | None, receipt: Path | None, signing_key: Path | None,
@@ -138,10 +142,11 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     texts = read_texts(texts_file)
     golden_doc = load_golden(golden) if golden is not None else None
     key = _load_key(signing_key) if signing_key is not None else None
-    built = ensure_model_files(spec, weights_dir=weights)
-    if built is not None and not quiet:
-        click.echo(f"built {built.model_path.name} and {built.tokenizer_path.name} "
-                   "from the pinned weights (first use)", err=True)
+    progress = _progress(quiet)
+    built = ensure_model_files(spec, weights_dir=weights, progress=progress)
+    if built is not None and progress is not None:
+        progress(f"built {built.model_path.name} and {built.tokenizer_path.name} "
+                 "from the pinned weights (first use)")
     prover = prover_for(spec, allow_engine_drift, threads)  # the one engine check
     if verify and "engine_drift" in prover.manifest:
         raise click.UsageError("--verify cannot certify a run under engine drift")
@@ -150,7 +155,8 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
         from ._verify import Verifier, certify, remote_verifier  # noqa: PLC0415
     remote = remote_verifier(server) if verify else None
     with contextlib.ExitStack() as stack:
-        wait_embedded = (stack.enter_context(embedded_verifier(spec, threads=threads))
+        wait_embedded = (stack.enter_context(embedded_verifier(spec, threads=threads,
+                                                               progress=progress))
                          if verify and remote is None else None)
         started = time.perf_counter()
         proof, kept = _prove(prover, spec, texts, out,
@@ -158,6 +164,7 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
                              block_size=spec.verification["vaas_block"] if verify else None,
                              quiet=quiet)
         prove_seconds = time.perf_counter() - started
+        _warn_truncated(spec, proof)
         _print_summary(spec, proof, out)
         _write_outputs(spec, proof, kept, commitments_file, write_golden)
         if receipt is not None and key is not None:
@@ -176,7 +183,7 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
                     remote = Verifier(embedded.url, embedded.api_key, embedded)
                 assert remote is not None
                 certify(spec, texts, proof, remote, receipt, write=_write_staged_json,
-                        prove_seconds=prove_seconds, kept=local)
+                        prove_seconds=prove_seconds, kept=local, rows_path=out)
             except CyberianError as exc:
                 fail(f"{exc.message}; {local}" if local else exc.message, exc.exit_code)
 
@@ -287,6 +294,8 @@ def _commitments_document(spec: Spec, proof: Proof) -> dict[str, Any]:
         "input_count": proof.input_count,
         "dimensions": spec.dimensions,
         "output_commitment": proof.output_commitment,
+        "max_length": spec.max_length,
+        "truncated_texts": proof.truncated_texts,
         "input_root": input_root.hex(),
         "output_root": output_root.hex(),
         "chunks": [chunk.as_dict() for chunk in proof.chunks],
@@ -308,11 +317,20 @@ def _write_local_receipt(path: Path, key: SigningKey, spec: Spec, proof: Proof) 
     click.echo(f"receipt     {path} (local, signed by {key.keyid[:16]}…, not replayed)")
 
 
+def _warn_truncated(spec: Spec, proof: Proof) -> None:
+    """A warning on stderr when the tokenizer cut any text at ``max_length`` (even with -q)."""
+    if proof.truncated_texts:
+        click.echo(f"warning: {proof.truncated_texts} of {proof.input_count} texts were longer "
+                   f"than max_length {spec.max_length} tokens and were truncated", err=True)
+
+
 def _print_summary(spec: Spec, proof: Proof, out: Path | None) -> None:
     click.echo(f"output_commitment  {proof.output_commitment}")
     click.echo(f"spec_hash          {spec.spec_hash}")
     click.echo(f"chunks             {proof.chunk_count} ({proof.input_count} texts, "
                f"chunk_size {spec.chunk_size})")
+    click.echo(f"truncated          {proof.truncated_texts} of {proof.input_count} texts "
+               f"(longer than max_length {spec.max_length} tokens)")
     click.echo(f"model              {spec.name} (sha256 {spec.model_sha256[:16]}…)")
     click.echo(f"environment        {_environment_line(proof.manifest)}")
     from ..models.recipes import cpu_independent  # noqa: PLC0415 - reads the recipe files

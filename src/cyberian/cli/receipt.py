@@ -1,10 +1,14 @@
 """``cyberian receipt``: verify a receipt offline, or show what it proves.
 
-``receipt verify RECEIPT.json (--key PUBKEY | --keys-url URL)`` prints one
-line per check (``ok   name: detail`` / ``FAIL name: reason``) and exits 0
-when every check passed, 1 when any failed, 2 when the receipt or key file
-cannot be read or the keys URL cannot be fetched. A DSSE envelope is
-accepted in place of the receipt JSON.
+``receipt verify RECEIPT.json (--key PUBKEY | --keys-url URL) [--embeddings ROWS]``
+prints one line per check (``ok   name: detail`` / ``FAIL name: reason``) and
+exits 0 when every check passed, 1 when any failed, 2 when the receipt, key
+or embeddings file cannot be read or the keys URL cannot be fetched. A DSSE
+envelope is accepted in place of the receipt JSON. With ``--embeddings`` an
+``embeddings`` check also compares the rows with the receipt's per-chunk
+(per-block, for ``vaas``) output commitments. ``--key`` takes a public key
+or a saved ``/keys`` document, such as the ``<receipt>.keys.json`` that
+``cyberian-prove --verify`` saves.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import click
 
 from .._text import clip
 from ..exceptions import CyberianError
+from ..receipts.units import unit_name, units_phrase
 from ._common import CyberianGroup, fail
 
 if TYPE_CHECKING:
     import httpx
+    import numpy.typing as npt
 
+    from ..receipts import CheckResult
     from ..signing import PublicKey
 
 __all__ = ["fetch_keys", "group"]
@@ -97,28 +104,71 @@ def _unwrap(data: bytes, path: Path) -> Mapping[str, Any] | bytes:
     return from_dsse(parsed) if "payloadType" in parsed else parsed
 
 
+def _dimensions(receipt: Mapping[str, Any] | bytes) -> int | None:
+    value = receipt.get("dimensions") if isinstance(receipt, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _rows(rows_file: Path | None,
+          receipt: Mapping[str, Any] | bytes) -> npt.NDArray[Any] | CheckResult | None:
+    """The rows of ``--embeddings`` (exit 2 if unreadable), or the failed check they make."""
+    from ..receipts import CheckResult  # noqa: PLC0415
+    from ._rows_file import NotRowsError, read_rows  # noqa: PLC0415
+
+    if rows_file is None:
+        return None
+    try:
+        return read_rows(rows_file, _dimensions(receipt))
+    except NotRowsError as exc:
+        return CheckResult("embeddings", False, str(exc))
+
+
+def _embeddings_result(rows: npt.NDArray[Any] | CheckResult,
+                       receipt: Mapping[str, Any] | bytes) -> CheckResult:
+    from ..receipts import CheckResult, check_embeddings  # noqa: PLC0415
+
+    if isinstance(rows, CheckResult):
+        return rows
+    if not isinstance(receipt, Mapping):
+        return CheckResult("embeddings", False, "not checked: unreadable receipt")
+    return check_embeddings(receipt, rows)
+
+
 @group.command("verify")
 @click.argument("receipt_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--key",
     "key_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The issuer's public key: PEM (.pub), base64 raw, or a saved /keys document.",
+    help="The issuer's public key: PEM (.pub), base64 raw, or a saved /keys document "
+         "(such as the <receipt>.keys.json cyberian-prove --verify saves).",
 )
 @click.option("--keys-url", help="A server's /keys URL (or its base URL) to fetch trusted keys.")
-def verify(receipt_file: Path, key_file: Path | None, keys_url: str | None) -> None:
-    """Check RECEIPT_FILE offline: hash, signature, roots, sampling and replays."""
+@click.option(
+    "--embeddings",
+    "rows_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also check that these rows are the ones the receipt commits to: a .npy file "
+         "(cyberian-prove --out) or raw little-endian float32 (a job's /output, e.g. emb.f32).",
+)
+def verify(receipt_file: Path, key_file: Path | None, keys_url: str | None,
+           rows_file: Path | None) -> None:
+    """Check RECEIPT_FILE offline: hash, signature, roots, sampling and replays (and rows)."""
     from ..exceptions import ReceiptVerificationError  # noqa: PLC0415
     from ..receipts import check_receipt  # noqa: PLC0415
 
     trusted = _trusted_keys(key_file, keys_url)
     data = _read(receipt_file)
     try:
-        results = check_receipt(_unwrap(data, receipt_file), trusted)
+        receipt = _unwrap(data, receipt_file)
     except ReceiptVerificationError as exc:  # a malformed DSSE envelope
         for name, reason in exc.failed.items():
             click.echo(f"FAIL {name}: {reason}")
         raise SystemExit(1) from None
+    rows = _rows(rows_file, receipt)
+    results = check_receipt(receipt, trusted)
+    if rows is not None:
+        results["embeddings"] = _embeddings_result(rows, receipt)
     for result in results.values():
         if result.ok:
             click.echo(f"ok   {result.name}: {result.detail}")
@@ -151,11 +201,13 @@ def _summary(receipt: Mapping[str, Any]) -> list[tuple[str, str]]:
     )
     replays = _get(receipt, "replays")
     count = len(replays) if isinstance(replays, list) else "?"
-    replayed = (
-        "no: a local receipt, nothing was independently re-run"
-        if kind == "local"
-        else f"yes: {count} chunk(s) re-run by an independent replayer"
-    )
+    unit = unit_name(kind)
+    if kind == "local":
+        replayed = "no: a local receipt, nothing was independently re-run"
+    elif kind == "vaas":
+        replayed = f"yes: {count} block(s) re-executed by the verifier"
+    else:
+        replayed = f"yes: {count} chunk(s) re-run by an independent replayer"
     bound = _get(receipt, "sampling", "auto", "bound")
     auto = f" (auto: deterrence bound {bound})" if bound != "?" else ""
     return [
@@ -166,8 +218,9 @@ def _summary(receipt: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("spec", f"hash {_get(receipt, 'spec_hash')}"),
         (
             "inputs",
-            f"{_get(receipt, 'input_count')} texts in {_get(receipt, 'chunk_count')} chunks "
-            f"of up to {_get(receipt, 'chunk_size')}, {_get(receipt, 'dimensions')} dimensions",
+            f"{_get(receipt, 'input_count')} texts in "
+            f"{units_phrase(kind, _get(receipt, 'chunk_count'), _get(receipt, 'chunk_size'))}, "
+            f"{_get(receipt, 'dimensions')} dimensions",
         ),
         ("input root", str(_get(receipt, "input_root"))),
         ("output root", str(_get(receipt, "output_root"))),
@@ -175,7 +228,7 @@ def _summary(receipt: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("issued", f"{_get(receipt, 'issued_at')} by key {_get(receipt, 'issuer', 'keyid')}"),
         (
             "sample",
-            f"{_get(receipt, 'sampling', 'k')} of {_get(receipt, 'chunk_count')} chunks, "
+            f"{_get(receipt, 'sampling', 'k')} of {_get(receipt, 'chunk_count')} {unit}s, "
             f"rate {_get(receipt, 'sampling', 'rate')}{auto}",
         ),
         ("escape odds", odds or "?"),
@@ -192,5 +245,7 @@ def show(receipt_file: Path) -> None:
         fail(f"{receipt_file} is not a receipt (not a JSON object)")
     for label, text in _summary(unwrapped):
         click.echo(f"{label:<12} {text}")
-    click.echo("(escape odds: chance that a batch with that share of chunks faked goes unnoticed)")
+    unit = unit_name(unwrapped.get("kind"))
+    click.echo(f"(escape odds: chance that a batch with that share of {unit}s faked goes "
+               "unnoticed)")
     click.echo("not verified here: run `cyberian receipt verify` with the issuer's key")

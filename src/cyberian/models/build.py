@@ -6,7 +6,6 @@ import hashlib
 import importlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +13,11 @@ from typing import Any
 
 from ..exceptions import ModelBuildError
 from ..spec import Spec
+from .cache import keep_built, link_missing
 from .recipes import Recipe, find_recipe
 from .weights import fetch_weights
 
-__all__ = ["BuiltModel", "build_recipe", "ensure_model_files", "write_atomically"]
+__all__ = ["BuiltModel", "build_recipe", "ensure_model_files"]
 
 
 @dataclass(frozen=True)
@@ -28,20 +28,6 @@ class BuiltModel:
     model_sha256: str
     tokenizer_path: Path
     tokenizer_sha256: str
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            os.fchmod(handle.fileno(), 0o644)  # mkstemp makes 0600; these files are public
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _check(what: str, data: bytes, expected: str) -> str:
@@ -78,14 +64,21 @@ def _graph_builder(recipe: Recipe) -> Callable[..., Any]:
     return builder
 
 
-def build_recipe(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = None) -> BuiltModel:
-    """Build ``recipe`` into ``out_dir``; refuses to write files that miss their pins."""
+def build_recipe(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> BuiltModel:
+    """Build ``recipe`` into ``out_dir``; refuses to write files that miss their pins.
+
+    The files are kept once in the shared model cache and hard-linked into
+    ``out_dir`` (:func:`cyberian.models.cache.keep_built`).
+
+    ``progress`` is told, in one line each, when the weights are downloaded.
+    """
     from safetensors.numpy import load as load_safetensors  # noqa: PLC0415 - only to build
 
     from .bert import BertConfig, serialize_model  # noqa: PLC0415 - imports onnx: only to build
 
     build_graph = _graph_builder(recipe)
-    files = fetch_weights(recipe.source, folder=weights_dir)
+    files = fetch_weights(recipe.source, folder=weights_dir, progress=progress)
     config = BertConfig.from_hf(json.loads(files["config.json"]))
     graph = build_graph(load_safetensors(files["model.safetensors"]), config, name=recipe.name)
     model_bytes = serialize_model(graph)
@@ -94,25 +87,34 @@ def build_recipe(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = No
     tokenizer_sha = _check("tokenizer", tokenizer_bytes, recipe.tokenizer.sha256)
     model_path = out_dir / recipe.model.file
     tokenizer_path = out_dir / recipe.tokenizer.file
-    write_atomically(model_path, model_bytes)
-    write_atomically(tokenizer_path, tokenizer_bytes)
+    keep_built(model_path, model_bytes, model_sha)  # once in the shared cache, linked here
+    keep_built(tokenizer_path, tokenizer_bytes, tokenizer_sha)
     return BuiltModel(model_path, model_sha, tokenizer_path, tokenizer_sha)
 
 
-def ensure_model_files(spec: Spec, *, weights_dir: Path | None = None) -> BuiltModel | None:
+def ensure_model_files(spec: Spec, *, weights_dir: Path | None = None,
+                       progress: Callable[[str], None] | None = None) -> BuiltModel | None:
     """Build a spec's missing model/tokenizer files when a shipped recipe produces them.
 
-    Returns what was built, or ``None`` when both files already exist (their
-    hashes are checked later, on the very bytes the runtime loads:
-    :meth:`Spec.pinned_bytes`) or no recipe makes them.
+    A missing file the shared model cache holds is linked from there
+    (:mod:`cyberian.models.cache`) instead of being rebuilt. Returns what was
+    built, or ``None`` when both files exist now (their hashes are checked
+    later, on the very bytes the runtime loads: :meth:`Spec.pinned_bytes`) or
+    no recipe makes them. ``progress`` is told,
+    in one line each, that a build starts and when the weights are downloaded.
     """
     model_path, tokenizer_path = spec.model_path, spec.tokenizer_path
-    if model_path.is_file() and tokenizer_path.is_file():
+    if link_missing([(spec.model_sha256, model_path), (spec.tokenizer_sha256, tokenizer_path)]):
         return None
     recipe = find_recipe(model_sha256=spec.model_sha256)
     if recipe is None or recipe.tokenizer.sha256 != spec.tokenizer_sha256:
         return None
-    built = build_recipe(recipe, model_path.parent, weights_dir=weights_dir)
+    if progress is not None:
+        source = (f"in {weights_dir}" if weights_dir is not None
+                  else f"of {recipe.source.requirement}")
+        progress(f"building the pinned model {recipe.name} from the weights {source} "
+                 "(first run only, ~5 s)…")
+    built = build_recipe(recipe, model_path.parent, weights_dir=weights_dir, progress=progress)
     if built.model_path != model_path:
         os.replace(built.model_path, model_path)
     if built.tokenizer_path != tokenizer_path:

@@ -14,9 +14,10 @@ from pathlib import Path
 from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
+from .._files import write_atomically
 from ..spec import installed_engine_version
 from .bert import BertConfig, build_bert_graph, random_bert_weights, serialize_model
-from .build import BuiltModel, write_atomically
+from .build import BuiltModel
 
 __all__ = ["TINY_CONFIG", "build_tiny_model", "tiny_tokenizer_json", "write_tiny_spec"]
 

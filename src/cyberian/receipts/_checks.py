@@ -40,6 +40,7 @@ from ._fields import (
     show,
 )
 from ._format import EMPTY_ROOT, PAYLOAD_TYPE, Tree, replay_root, tree_root
+from .units import unit_name
 
 _SAMPLING_KEYS: Final = ("procedure", "rate", "k", "nonce", "seed", "indices", "auto", "escape")
 _AUTO_KEYS: Final = ("reward", "penalty", "cost", "collusion", "bound", "margin", "deterrent")
@@ -95,6 +96,7 @@ def _check_trusted_key(ctx: Context) -> str:
 # -- chunks, counts and roots -----------------------------------------------
 
 
+
 def _chunk(entry: Any, position: int) -> Mapping[str, Any]:
     where = f"chunks[{position}]"
     chunk = as_object(entry, where, ("index", "input_commitment", "output_commitment"))
@@ -123,7 +125,7 @@ def _check_chunks(ctx: Context) -> str:
             problems.append(str(exc))
     if problems:
         raise CheckError(listing(problems))
-    return f"{len(entries)} chunks"
+    return f"{len(entries)} {unit_name(ctx.body.get('kind'))}(s)"
 
 
 def _check_counts(ctx: Context) -> str:
@@ -141,7 +143,7 @@ def _check_counts(ctx: Context) -> str:
         )
     if problems:
         raise CheckError("; ".join(problems))
-    return f"{inputs} inputs in {count} chunks of up to {size}"
+    return f"{inputs} inputs in {count} {unit_name(ctx.body.get('kind'))}(s) of up to {size}"
 
 
 def _rebuilt(body: Mapping[str, Any], tree: Tree) -> str:
@@ -279,7 +281,7 @@ def _check_sampling(ctx: Context) -> str:
     problems += _escape_problems(sampling["escape"], rate, k, n)
     if problems:
         raise CheckError(listing(problems))
-    return f"{k} of {n} chunks drawn from the seed (rate {rate})"
+    return f"{k} of {n} {unit_name(ctx.body.get('kind'))}(s) drawn from the seed (rate {rate})"
 
 
 def _check_replays(ctx: Context) -> str:
@@ -311,7 +313,8 @@ def _check_replays(ctx: Context) -> str:
             problems.append(f"chunk {index}: marked as a match but the output commitments differ")
     if problems:
         raise CheckError(listing(problems))
-    return f"{len(records)} chunk(s) independently replayed, all bitwise equal"
+    unit = unit_name(ctx.body.get("kind"))
+    return f"{len(records)} {unit}(s) independently replayed, all bitwise equal"
 
 
 def _check_spec(ctx: Context) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -69,18 +70,31 @@ def issuer_keys(cache: Path) -> list[object]:
             for p in (cache / "embedded-verifier" / "keys").glob("*.pem")]
 
 
+def _later(stdout: str) -> list[str]:
+    """The printed ``cyberian receipt verify ...`` command, as a fresh process runs it."""
+    (line,) = [line for line in stdout.splitlines() if line.startswith("check it later ")]
+    words = shlex.split(line.removeprefix("check it later"))
+    assert words[:3] == ["cyberian", "receipt", "verify"]
+    return [sys.executable, "-m", "cyberian.cli", *words[1:]]
+
+
 def test_prove_verify_with_the_embedded_verifier(catalog_dir: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     env = {**os.environ, "CYBERIAN_CACHE_DIR": str(cache)}
     env.pop("CYBERIAN_API_BASE", None)
-    receipt_path = tmp_path / "receipt.json"
+    receipt_path, rows_path = tmp_path / "receipt.json", tmp_path / "emb.npy"
     done = subprocess.run(
         [sys.executable, "-m", "cyberian.cli.prove", str(catalog_dir / "tiny-all.yaml"),
-         str(write_texts(tmp_path, 10)), "--verify", "--receipt", str(receipt_path)],
+         str(write_texts(tmp_path, 10)), "--verify", "--receipt", str(receipt_path),
+         "--out", str(rows_path)],
         capture_output=True, text=True, env=env, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "verified           yes: 10 texts in 4 block(s)" in done.stdout
+    assert ("verified           yes: 10 texts in 4 blocks of up to 3 texts "
+            "(verification.vaas_block), re-executed and matched") in done.stdout
     assert "embedded" in done.stdout
+    assert done.stderr.startswith("starting the embedded verifier on 127.0.0.1 in the "
+                                  f"background (data in {cache / 'embedded-verifier'}; "
+                                  "first run: making its account)…\n")
     receipt = json.loads(receipt_path.read_text(encoding="utf-8"))
     verified = verify_receipt(receipt, issuer_keys(cache))
     assert verified.kind == "vaas"
@@ -88,6 +102,28 @@ def test_prove_verify_with_the_embedded_verifier(catalog_dir: Path, tmp_path: Pa
     assert verified.keyid in done.stdout
     # the server was stopped: nothing listens on its port any more
     assert not (cache / "embedded-verifier" / "server.json").exists()
+
+    # ... and the saved receipt still verifies, offline, with the command it printed
+    keys_path = tmp_path / "receipt.keys.json"
+    assert f"keys               {keys_path} " in done.stdout
+    command = _later(done.stdout)
+    assert command[-5:] == [str(receipt_path), "--key", str(keys_path), "--embeddings",
+                            str(rows_path)]
+    later = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
+                           env={**env, "CYBERIAN_CACHE_DIR": str(tmp_path / "elsewhere")})
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert "ok   embeddings: 10 rows of 32 float32" in later.stdout
+    assert later.stdout.splitlines()[-1] == "VALID"
+
+    receipt["chunks"][1]["output_commitment"] = "0" * 64  # tampered after signing
+    receipt_path.write_text(json.dumps(receipt), encoding="utf-8")
+    tampered = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                              check=False)
+    assert tampered.returncode == 1, tampered.stdout + tampered.stderr
+    assert "FAIL receipt_hash" in tampered.stdout
+    assert "FAIL embeddings: 1 of 4 blocks differs; the first is block 1 (rows 3-5)" in (
+        tampered.stdout)
+    assert tampered.stdout.splitlines()[-1].startswith("INVALID")
 
 
 def test_prove_verify_with_one_flipped_byte_exits_1(catalog_dir: Path, tmp_path: Path,
