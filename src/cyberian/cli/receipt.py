@@ -1,4 +1,4 @@
-"""``cyberian receipt``: verify a receipt offline, or show what it proves.
+"""``cyberian receipt``: verify a receipt offline, show what it proves, or write the audit page.
 
 ``receipt verify RECEIPT.json (--key PUBKEY | --keys-url URL) [--embeddings ROWS]``
 prints one line per check (``ok   name: detail`` / ``FAIL name: reason``) and
@@ -8,7 +8,8 @@ envelope is accepted in place of the receipt JSON. With ``--embeddings`` an
 ``embeddings`` check also compares the rows with the receipt's per-chunk
 (per-block, for ``vaas``) output commitments. ``--key`` takes a public key
 or a saved ``/keys`` document, such as the ``<receipt>.keys.json`` that
-``cyberian-prove --verify`` saves.
+``cyberian-prove --verify`` saves. ``receipt page OUT.html`` writes the
+browser audit page (:mod:`~cyberian.cli.receipt_page`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .._text import clip
 from ..exceptions import CyberianError
 from ..receipts.units import unit_name, units_phrase
 from ._common import CyberianGroup, fail
+from .receipt_page import page
 
 if TYPE_CHECKING:
     import httpx
@@ -36,7 +38,10 @@ __all__ = ["fetch_keys", "group"]
 
 @click.group("receipt", cls=CyberianGroup)
 def group() -> None:
-    """Verify receipts offline and show what they prove."""
+    """Verify receipts offline, show what they prove, write the browser audit page."""
+
+
+group.add_command(page)
 
 
 def fetch_keys(url: str, *, transport: httpx.BaseTransport | None = None) -> dict[str, PublicKey]:

@@ -43,8 +43,9 @@ This package is the public surface; its modules own one job each:
 :mod:`~cyberian.receipts.build` (body and signature),
 :mod:`~cyberian.receipts.dsse` (DSSE envelope export and import),
 :mod:`~cyberian.receipts.inclusion` (per-chunk Merkle inclusion proofs),
-:mod:`~cyberian.receipts.verify` (offline verification) and
-:mod:`~cyberian.receipts.rows` (whether output rows are the ones committed to). The private
+:mod:`~cyberian.receipts.verify` (offline verification),
+:mod:`~cyberian.receipts.rows` (whether output rows are the ones committed to) and
+:mod:`~cyberian.receipts.audit` (the browser audit page, not re-exported). The private
 ``_format`` (v1 constants, strict JSON, canonical body, roots), ``_fields``
 (field validators, ``format`` checks) and ``_checks`` (the other checks)
 are internals.
