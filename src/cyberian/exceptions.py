@@ -10,6 +10,7 @@ Catch hierarchy::
     ├── ModelBuildError              weights missing or the build failed
     ├── FileHashMismatchError        a file kept under a SHA-256 hashes to something else
     ├── MerkleProofError             an RFC 9162 proof did not verify
+    ├── TlogError                    a transparency-log checkpoint, proof or bundle failed (exit 1)
     ├── ReceiptVerificationError     offline receipt check failed (exit 1)
     ├── GoldenMismatchError          per-chunk commitments differ from a golden file (exit 1)
     ├── AuthError                    401 / 403, or a malformed key
@@ -54,6 +55,7 @@ __all__ = [
     "ReceiptVerificationError",
     "ServiceBusyError",
     "SpecError",
+    "TlogError",
     "TrialExpiredError",
     "VerificationFailedError",
 ]
@@ -126,6 +128,12 @@ class FileHashMismatchError(CyberianError):
 
 class MerkleProofError(CyberianError):
     """An RFC 9162 inclusion or consistency proof failed to verify."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class TlogError(CyberianError):
+    """A transparency-log checkpoint, proof, key or bundle is malformed or does not verify."""
 
     exit_code: ClassVar[int] = 1
 

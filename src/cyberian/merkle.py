@@ -29,9 +29,12 @@ from .exceptions import MerkleProofError
 
 __all__ = [
     "consistency_proof",
+    "consistency_proof_from_hashes",
     "inclusion_proof",
+    "inclusion_proof_from_hashes",
     "leaf_hash",
     "root",
+    "root_from_hashes",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -52,7 +55,7 @@ def _node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
-def _levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+def _levels_of_hashes(hashes: Sequence[bytes]) -> list[list[bytes]]:
     """Every level of the tree, leaf hashes first, the root's one-element level last.
 
     ``levels[j][i]`` is the hash of leaves ``[i * 2**j, min((i + 1) * 2**j, n))``:
@@ -60,7 +63,7 @@ def _levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
     unchanged, which yields exactly the RFC 9162 split at the largest power of
     two. Computed iteratively, O(n) hashes.
     """
-    level = [leaf_hash(data) for data in leaves]
+    level = list(hashes)
     levels = [level]
     while len(level) > 1:
         paired = [_node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
@@ -84,17 +87,27 @@ def _largest_power_of_two_below(n: int) -> int:
 
 def root(leaves: Sequence[bytes]) -> bytes:
     """The RFC 9162 Merkle tree hash of a list of leaf *data* (empty: SHA-256 of nothing)."""
-    if not leaves:
+    return root_from_hashes([leaf_hash(data) for data in leaves])
+
+
+def root_from_hashes(hashes: Sequence[bytes]) -> bytes:
+    """The RFC 9162 Merkle tree hash of a list of already computed leaf hashes."""
+    if not hashes:
         return _EMPTY_ROOT
-    return _levels(leaves)[-1][0]
+    return _levels_of_hashes(hashes)[-1][0]
 
 
 def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """The RFC 9162 audit path of leaf ``index`` in the tree of ``leaves``, bottom up."""
-    if not 0 <= index < len(leaves):
-        raise ValueError(f"leaf index {index} is outside a tree of {len(leaves)} leaves")
+    return inclusion_proof_from_hashes([leaf_hash(data) for data in leaves], index)
+
+
+def inclusion_proof_from_hashes(hashes: Sequence[bytes], index: int) -> list[bytes]:
+    """:func:`inclusion_proof` for a tree given by its leaf hashes."""
+    if not 0 <= index < len(hashes):
+        raise ValueError(f"leaf index {index} is outside a tree of {len(hashes)} leaves")
     proof: list[bytes] = []
-    for level in _levels(leaves)[:-1]:
+    for level in _levels_of_hashes(hashes)[:-1]:
         sibling = index ^ 1
         if sibling < len(level):
             proof.append(level[sibling])
@@ -107,10 +120,15 @@ def consistency_proof(leaves: Sequence[bytes], size1: int) -> list[bytes]:
 
     ``0 < size1 <= len(leaves)``; equal sizes give an empty proof.
     """
-    size2 = len(leaves)
+    return consistency_proof_from_hashes([leaf_hash(data) for data in leaves], size1)
+
+
+def consistency_proof_from_hashes(hashes: Sequence[bytes], size1: int) -> list[bytes]:
+    """:func:`consistency_proof` for a tree given by its leaf hashes."""
+    size2 = len(hashes)
     if not 0 < size1 <= size2:
         raise ValueError(f"size1 must satisfy 0 < size1 <= {size2}, got {size1}")
-    levels = _levels(leaves)
+    levels = _levels_of_hashes(hashes)
     # SUBPROOF(m, D[start:end], complete) unrolled: each step appends the hash
     # that the recursive definition would append *after* its inner result, so
     # the collected list is reversed at the end.

@@ -1,4 +1,4 @@
-"""The ``cyberian`` command: models, specs, keys, receipts, the server and benchmarks.
+"""The ``cyberian`` command: models, specs, keys, receipts, the log, the server, benchmarks.
 
 ``cyberian-prove`` lives in :mod:`cyberian.cli.prove`. Each command group is
 its own module; heavy imports happen inside the commands, so ``--help`` is
@@ -23,9 +23,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import accounts, bench, keys, models, receipt, serve, spec  # noqa: PLC0415
+    from . import accounts, bench, keys, log, models, receipt, serve, spec  # noqa: PLC0415
 
-    for group in (models.group, spec.group, keys.group, receipt.group, bench.group,
+    for group in (models.group, spec.group, keys.group, receipt.group, log.group, bench.group,
                   accounts.group):
         main.add_command(group)
     main.add_command(serve.command)

@@ -7,7 +7,8 @@ A 200 brings a signed ``vaas`` receipt, which is saved and then verified
 offline here -- signature against the server's published keys, every root,
 and that it certifies *this* run (spec hash, input count, our block
 commitments). The keys document the check used (the verifier's ``GET
-/keys``) is saved beside the receipt (:func:`keys_file_for`), and the
+/keys``) is saved beside the receipt (:func:`keys_file_for`), with the
+receipt's transparency-log bundle, checked (:func:`log_file_for`), and the
 ``cyberian receipt verify`` command that repeats the check offline, later,
 without the verifier, is printed. A 422 means the verifier computed something else: exit 1,
 naming the first block that differs. The claim carries this run's environment
@@ -46,7 +47,7 @@ from ..receipts.units import units_phrase
 from ..spec import Spec
 from ._embedded import EmbeddedVerifier
 
-__all__ = ["Verifier", "certify", "keys_file_for", "later_command"]
+__all__ = ["Verifier", "certify", "keys_file_for", "later_command", "log_file_for"]
 
 _REQUEST_TIMEOUT = 3600.0
 _REFUSALS = (AuthError, TrialExpiredError, QuotaError, RateLimitError, ServiceBusyError, ApiError)
@@ -85,9 +86,22 @@ def keys_file_for(receipt_path: Path) -> Path:
     return receipt_path.with_name(receipt_path.name + ".keys.json")
 
 
-def later_command(receipt_path: Path, keys_path: Path, rows_path: Path | None) -> str:
-    """The shell command that checks the saved receipt (and rows) offline, quoted for a shell."""
-    words = ["cyberian", "receipt", "verify", str(receipt_path), "--key", str(keys_path)]
+def log_file_for(receipt_path: Path) -> Path:
+    """Where the receipt's log bundle is saved beside it: ``r.json`` -> ``r.log.json``.
+
+    A receipt name without the ``.json`` suffix gets ``.log.json`` appended.
+    """
+    if receipt_path.suffix == ".json":
+        return receipt_path.with_suffix(".log.json")
+    return receipt_path.with_name(receipt_path.name + ".log.json")
+
+
+def later_command(receipt_path: Path, keys_path: Path, rows_path: Path | None,
+                  *, log: bool = False) -> str:
+    """The shell command that checks the saved receipt (and rows, and with ``log`` its saved
+    log bundle) offline, quoted for a shell."""
+    words = ["cyberian", "receipt", "verify", str(receipt_path), *(["--log"] if log else []),
+             "--key", str(keys_path)]
     if rows_path is not None:
         words += ["--embeddings", str(rows_path)]
     return shlex.join(words)
@@ -126,13 +140,48 @@ def _own_checks(receipt: dict[str, Any], spec: Spec, proof: Proof,
     return problems
 
 
+def _save_log_bundle(client: Any, receipt: dict[str, Any], document: Any, path: Path,
+                     url: str, *, write: Callable[[Path, Any], None],
+                     kept: str) -> tuple[Path, str] | None:
+    """Fetch, check and save the receipt's log bundle (``None``: the verifier has no log).
+
+    Returns where it was saved and what it proves (``entry i of n, checkpoint ...``).
+    """
+    from ..client._log import log_identity_of, op_bundle  # noqa: PLC0415
+    from ..exceptions import TlogError  # noqa: PLC0415
+    from ..tlog import verify_bundle  # noqa: PLC0415
+
+    try:
+        identity = log_identity_of(document)
+    except ValueError as exc:
+        raise CyberianError(f"the verifier at {url} publishes an unusable log key: "
+                            f"{clip(str(exc), 300)}") from None
+    if identity is None:
+        return None  # a verifier without a transparency log
+    try:
+        bundle = client._run(op_bundle(client, receipt, identity))
+        checkpoint, inclusion = verify_bundle(receipt, bundle, [identity.key])
+    except TlogError as exc:
+        _not_verified(f"the verifier's log does not prove the receipt saved to {path}: "
+                      f"{clip(exc.message, 300)}", kept)
+    except ApiError as exc:
+        raise CyberianError(f"cannot fetch the log proof of the receipt saved to {path} from "
+                            f"the verifier at {url}: {clip(exc.message, 300)}",
+                            status_code=exc.status_code, body=exc.body) from None
+    log_path = log_file_for(path)
+    write(log_path, bundle)
+    return log_path, (f"entry {inclusion.index} of {checkpoint.size}, checkpoint "
+                      f"{checkpoint.root.hex()[:16]} signed by {checkpoint.origin}")
+
+
 def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
             receipt_path: Path | None, *, write: Callable[[Path, Any], None],
             prove_seconds: float, kept: str = "", rows_path: Path | None = None) -> None:
     """Claim ``proof`` at the verifier, save and check the receipt, print a summary.
 
-    The verifier's keys document is saved beside the receipt; the printed
-    command checks both (and ``rows_path``, the embeddings written) offline.
+    The verifier's keys document and the receipt's log bundle (when the
+    verifier keeps a log) are saved beside the receipt; the printed command
+    checks them all (and ``rows_path``, the embeddings written) offline.
     ``kept`` (what was written of the local proof) ends a NOT VERIFIED line.
     """
     from ..client import Client  # noqa: PLC0415
@@ -164,6 +213,8 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
                                 status_code=exc.status_code, body=exc.body) from None
         keys_path = keys_file_for(path)
         write(keys_path, document)
+        logged = _save_log_bundle(client, receipt, document, path, verifier.url, write=write,
+                                  kept=kept)
         # Signature against the keys the verifier publishes, every root.
         verified = client.verify_receipt_offline(receipt, keys=trusted)
     problems = _own_checks(receipt, spec, proof, blocks)
@@ -176,6 +227,10 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
     click.echo(f"receipt            {receipt['receipt_id']} -> {path}")
     click.echo(f"keys               {keys_path} (the issuer's public keys: the verifier's "
                "GET /keys)")
+    if logged is None:
+        click.echo("log                none: the verifier keeps no transparency log")
+    else:
+        click.echo(f"log                {logged[0]} ({logged[1]})")
     click.echo(f"roots              input {receipt['input_root']}")
     click.echo(f"                   output {receipt['output_root']}")
     click.echo(f"                   proof {receipt['proof_root']}")
@@ -185,4 +240,5 @@ def certify(spec: Spec, texts: Sequence[str], proof: Proof, verifier: Verifier,
     click.echo(f"timing             prove {prove_seconds:.2f} s, verifier start {start:.2f} s "
                f"(in parallel with the prove), re-execution + receipt {verify_seconds:.2f} s, "
                f"offline check {check_seconds:.3f} s")
-    click.echo(f"check it later     {later_command(path, keys_path, rows_path)}")
+    later = later_command(path, keys_path, rows_path, log=logged is not None)
+    click.echo(f"check it later     {later}")

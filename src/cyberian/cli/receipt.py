@@ -1,6 +1,6 @@
 """``cyberian receipt``: verify a receipt offline, show what it proves, or write the audit page.
 
-``receipt verify RECEIPT.json (--key PUBKEY | --keys-url URL) [--embeddings ROWS]``
+``receipt verify RECEIPT.json (--key PUBKEY | --keys-url URL) [--embeddings ROWS] [--log]``
 prints one line per check (``ok   name: detail`` / ``FAIL name: reason``) and
 exits 0 when every check passed, 1 when any failed, 2 when the receipt, key
 or embeddings file cannot be read or the keys URL cannot be fetched. A DSSE
@@ -8,7 +8,9 @@ envelope is accepted in place of the receipt JSON. With ``--embeddings`` an
 ``embeddings`` check also compares the rows with the receipt's per-chunk
 (per-block, for ``vaas``) output commitments. ``--key`` takes a public key
 or a saved ``/keys`` document, such as the ``<receipt>.keys.json`` that
-``cyberian-prove --verify`` saves. ``receipt page OUT.html`` writes the
+``cyberian-prove --verify`` saves. With ``--log`` a ``log`` check also proves
+the receipt is in the issuer's transparency log (:mod:`~cyberian.cli._receipt_log`).
+``receipt page OUT.html`` writes the
 browser audit page (:mod:`~cyberian.cli.receipt_page`).
 """
 
@@ -156,9 +158,19 @@ def _embeddings_result(rows: npt.NDArray[Any] | CheckResult,
     help="Also check that these rows are the ones the receipt commits to: a .npy file "
          "(cyberian-prove --out) or raw little-endian float32 (a job's /output, e.g. emb.f32).",
 )
+@click.option("--log", "log", is_flag=True,
+              help="Also check that the receipt is in the issuer's transparency log: with the "
+                   "bundle saved beside it (<receipt>.log.json), else fetched from the server "
+                   "of --keys-url.")
+@click.option("--log-server", metavar="URL",
+              help="Fetch the log proof from this server (implies --log).")
+@click.option("--log-bundle", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read the log proof from this bundle file (implies --log).")
 def verify(receipt_file: Path, key_file: Path | None, keys_url: str | None,
-           rows_file: Path | None) -> None:
-    """Check RECEIPT_FILE offline: hash, signature, roots, sampling and replays (and rows)."""
+           rows_file: Path | None, log: bool, log_server: str | None,
+           log_bundle: Path | None) -> None:
+    """Check RECEIPT_FILE offline: hash, signature, roots, sampling and replays (and rows,
+    and with --log its transparency-log entry)."""
     from ..exceptions import ReceiptVerificationError  # noqa: PLC0415
     from ..receipts import check_receipt  # noqa: PLC0415
 
@@ -174,6 +186,11 @@ def verify(receipt_file: Path, key_file: Path | None, keys_url: str | None,
     results = check_receipt(receipt, trusted)
     if rows is not None:
         results["embeddings"] = _embeddings_result(rows, receipt)
+    if log or log_server is not None or log_bundle is not None:
+        from ._receipt_log import LogOptions, log_check  # noqa: PLC0415
+
+        results["log"] = log_check(receipt, LogOptions(receipt_file, key_file, keys_url,
+                                                       log_server, log_bundle))
     for result in results.values():
         if result.ok:
             click.echo(f"ok   {result.name}: {result.detail}")

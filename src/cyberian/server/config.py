@@ -115,6 +115,9 @@ class Settings(BaseModel):
     """Who may read ``GET /metrics`` (see :mod:`cyberian.server.metrics_access`)."""
     metrics_token: SecretStr | None = None
     """The bearer token that opens ``/metrics`` (config file or environment only)."""
+    log_origin: str | None = Field(default=None, pattern=r"^[!-*,-~]{1,255}$")
+    """The transparency log's origin, fixed on the first start (default
+    ``cyberian/<16 hex of the log key id>``); visible ASCII without ``+``."""
     tiers: dict[Tier, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
 
     @field_validator("metrics_token")

@@ -4,7 +4,7 @@
 the catalog, the workers and the services on top, and hands each the others
 it needs; :class:`Services` is what the HTTP layer then reaches them through.
 
-Startup order: data dir, database (migrated), signing key, model store and
+Startup order: data dir, database (migrated), signing key, log key, model store and
 catalog (building the shipped models on first use), worker processes (which
 preload the catalog), then the job machinery, which removes orphaned job
 folders and resumes every open job.
@@ -36,6 +36,7 @@ from .store import Store
 from .store.files import ModelFiles
 from .store.jobs import open_job_counts
 from .timeutil import utcnow
+from .transparency import TransparencyLog
 from .uploads import Uploads
 from .vaas import VerifyService
 from .workers.faults import ENV_VAR, faults_from_env
@@ -56,6 +57,7 @@ class Services:
     settings: Settings
     store: Store
     signer: Signer
+    log: TransparencyLog
     files: ModelFiles
     catalog: Catalog
     resolver: ModelResolver
@@ -96,6 +98,8 @@ async def start_services(settings: Settings, stack: AsyncExitStack,
     _log.info("database %s (schema version %d)", settings.db_path, store.schema_version)
     signer = Signer(data / "keys", store)
     _log.info("receipts are signed with key %s", signer.ensure(utcnow()))
+    log = TransparencyLog(data / "keys", store, settings.log_origin)
+    _log.info("transparency log %s", log.ensure(utcnow()))
     shutil.rmtree(data / "tmp", ignore_errors=True)
     files = ModelFiles(data / "models", data / "tmp", cache=ModelCache.default())
     catalog = Catalog.seed(settings.specs_dir, files)
@@ -133,8 +137,8 @@ async def start_services(settings: Settings, stack: AsyncExitStack,
         _log.info("resumed %d open jobs", resumed)
     for note in startup_notes(settings, store):
         _log.warning("%s", note)
-    return Services(settings=settings, store=store, signer=signer, files=files, catalog=catalog,
-                    resolver=resolver, quotas=quotas, limiter=RateLimiter(),
+    return Services(settings=settings, store=store, signer=signer, log=log, files=files,
+                    catalog=catalog, resolver=resolver, quotas=quotas, limiter=RateLimiter(),
                     registrations=RateLimiter(), pool=pool, jobs=jobs, vaas=vaas,
                     uploads=Uploads(store, files, catalog, pool),
                     embeddings=EmbeddingsService(jobs, resolver), metrics=metrics)

@@ -107,12 +107,14 @@ def test_prove_verify_with_the_embedded_verifier(catalog_dir: Path, tmp_path: Pa
     keys_path = tmp_path / "receipt.keys.json"
     assert f"keys               {keys_path} " in done.stdout
     command = _later(done.stdout)
-    assert command[-5:] == [str(receipt_path), "--key", str(keys_path), "--embeddings",
-                            str(rows_path)]
+    assert command[-6:] == [str(receipt_path), "--log", "--key", str(keys_path),
+                            "--embeddings", str(rows_path)]
+    assert (tmp_path / "receipt.log.json").is_file()  # the log bundle, beside the receipt
     later = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
                            env={**env, "CYBERIAN_CACHE_DIR": str(tmp_path / "elsewhere")})
     assert later.returncode == 0, later.stdout + later.stderr
     assert "ok   embeddings: 10 rows of 32 float32" in later.stdout
+    assert "ok   log: entry " in later.stdout
     assert later.stdout.splitlines()[-1] == "VALID"
 
     receipt["chunks"][1]["output_commitment"] = "0" * 64  # tampered after signing

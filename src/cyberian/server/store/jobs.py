@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 from ...commitments import ChunkCommitment
 from ..timeutil import iso
 from .database import Store
+from .log import append_entry
 
 __all__ = [
     "OPEN_STATES",
@@ -237,11 +238,15 @@ def record_replays(conn: sqlite3.Connection, job_id: str,
 
 def store_receipt(conn: sqlite3.Connection, receipt: Mapping[str, Any], *, account_id: str,
                   now: datetime) -> None:
-    """Insert a signed receipt."""
+    """Insert a signed receipt and append it to the transparency log (inside the caller's
+    transaction: the receipt is visible exactly when it is logged)."""
+    if not conn.in_transaction:
+        raise RuntimeError("store_receipt must run inside a transaction")
     conn.execute("INSERT INTO receipts (id, account_id, job_id, kind, body, created_at) "
                  "VALUES (?, ?, ?, ?, ?, ?)",
                  (receipt["receipt_id"], account_id, receipt["job_id"], receipt["kind"],
                   json.dumps(receipt, separators=(",", ":")), iso(now)))
+    append_entry(conn, receipt, now)
 
 
 def settle(conn: sqlite3.Connection, job_id: str, receipt: Mapping[str, Any], *,

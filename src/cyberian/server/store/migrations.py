@@ -131,9 +131,38 @@ _V2: Final = (
     "ALTER TABLE jobs ADD COLUMN billed_chunks INTEGER CHECK (billed_chunks >= 1)",
 )
 
+_V3: Final = (
+    # The transparency log: one row per signed receipt, idx 0, 1, 2, ... with no gap
+    # (an insert must take the next index) and no update or delete path.
+    """CREATE TABLE log_entries (
+        idx           INTEGER PRIMARY KEY CHECK (idx >= 0),
+        receipt_id    TEXT NOT NULL UNIQUE,
+        receipt_hash  TEXT NOT NULL UNIQUE,
+        entry         BLOB NOT NULL,
+        leaf_hash     BLOB NOT NULL CHECK (length(leaf_hash) = 32),
+        created_at    TEXT NOT NULL
+    )""",
+    """CREATE TRIGGER log_entries_dense BEFORE INSERT ON log_entries
+       WHEN NEW.idx IS NOT COALESCE((SELECT MAX(idx) FROM log_entries), -1) + 1
+       BEGIN SELECT RAISE(ABORT, 'log_entries: idx must be the next index'); END""",
+    """CREATE TRIGGER log_entries_no_update BEFORE UPDATE ON log_entries
+       BEGIN SELECT RAISE(ABORT, 'log_entries is append-only: no update'); END""",
+    """CREATE TRIGGER log_entries_no_delete BEFORE DELETE ON log_entries
+       BEGIN SELECT RAISE(ABORT, 'log_entries is append-only: no delete'); END""",
+    # The log's signing key (its private half is <data-dir>/keys/log-<keyid>.pem) and the
+    # origin its checkpoints name, fixed when the log is created.
+    """CREATE TABLE log_keys (
+        keyid       TEXT PRIMARY KEY,
+        origin      TEXT NOT NULL,
+        public_key  TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    )""",
+)
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "accounts, keys, models, jobs, chunks, receipts, idempotency", _V1),
     Migration(2, "jobs.billed_chunks: the charge, in the server's chunks of the model", _V2),
+    Migration(3, "the transparency log: log_entries (append-only) and log_keys", _V3),
 )
 
 

@@ -26,5 +26,6 @@ async def health(services: ServicesDep) -> dict[str, Any]:
 
 @router.get("/keys")
 async def keys(services: ServicesDep) -> dict[str, Any]:
-    """The public receipt-signing keys, newest first (older ones still verify old receipts)."""
-    return keys_document(services.signer.public_keys())
+    """The public receipt-signing keys, newest first (older ones still verify old receipts),
+    and the transparency log's origin and verifier key."""
+    return {**keys_document(services.signer.public_keys()), "log": services.log.published()}
