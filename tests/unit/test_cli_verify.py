@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import shlex
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from loopback import serve_on_loopback
 
 from cyberian.cli._verify import keys_file_for, later_command
 from cyberian.cli.prove import main
@@ -45,21 +45,9 @@ class _Verifier(BaseHTTPRequestHandler):
         pass
 
 
-def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 @pytest.fixture
 def verifier_url() -> Iterator[str]:
-    yield from _serve(_Verifier)
+    yield from serve_on_loopback(_Verifier)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +104,7 @@ class _Refuser(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def refusing_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield from _serve(type("_Answer", (_Refuser,), {"status": request.param}))
+    yield from serve_on_loopback(type("_Answer", (_Refuser,), {"status": request.param}))
 
 
 def _prove_and_fail(tiny_spec_path: Path, tmp_path: Path, url: str,

@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from .._files import write_atomically
+from .._files import staged_file, write_atomically
 from .._paths import cache_dir
 from ..exceptions import FileHashMismatchError
 from .linking import link_verified, sha256_file
@@ -87,16 +85,9 @@ class ModelCache:
             if found == sha256:
                 return entry
             self.refuse(sha256, FileHashMismatchError(str(entry), sha256, found))
-        self.root.mkdir(parents=True, exist_ok=True)
-        staged = self.root / f".{sha256}.{secrets.token_hex(6)}.staged"
-        try:
-            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _ENTRY_MODE)
-            with os.fdopen(fd, "wb") as writer:
-                os.fchmod(writer.fileno(), _ENTRY_MODE)
-                writer.write(data)
-            os.replace(staged, entry)
-        finally:
-            staged.unlink(missing_ok=True)
+        with staged_file(entry) as staged:
+            staged.write_bytes(data)
+            staged.chmod(_ENTRY_MODE)
         return entry
 
     def link_to(self, sha256: str, target: Path, *, staging_dir: Path | None = None) -> bool:

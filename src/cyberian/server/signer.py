@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import stat
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -25,9 +26,44 @@ from ..signing import (
 from .store import Store
 from .store import signing_keys as published
 
-__all__ = ["Signer"]
+__all__ = ["Signer", "create_key_file", "load_key_file"]
 
 _log = logging.getLogger("cyberian.server")
+
+
+def _key_path(keys_dir: Path, prefix: str, keyid: str) -> Path:
+    return keys_dir / f"{prefix}{keyid}.pem"
+
+
+def create_key_file(keys_dir: Path, prefix: str,
+                    publish: Callable[[SigningKey], None]) -> SigningKey:
+    """A new key saved as ``<keys_dir>/<prefix><keyid>.pem`` (0600, folder 0700), then
+    published with ``publish``; the file is removed again if publishing fails."""
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys_dir.chmod(0o700)
+    key = generate_signing_key()
+    path = _key_path(keys_dir, prefix, key.keyid)
+    save_signing_key(key, path)
+    try:
+        publish(key)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return key
+
+
+def load_key_file(keys_dir: Path, prefix: str, keyid: str) -> SigningKey:
+    """The key ``<keys_dir>/<prefix><keyid>.pem`` (a warning if others may read it); it must
+    be the key ``keyid``."""
+    path = _key_path(keys_dir, prefix, keyid)
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        _log.warning("key file %s is readable by others (mode %o); chmod 600 it",
+                     path, stat.S_IMODE(mode))
+    key = load_signing_key(path)
+    if key.keyid != keyid:
+        raise RuntimeError(f"{path} does not hold key {keyid}")
+    return key
 
 
 class Signer:
@@ -39,16 +75,8 @@ class Signer:
         self._loaded: dict[str, SigningKey] = {}
 
     def _create(self, now: datetime) -> SigningKey:
-        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._dir.chmod(0o700)
-        key = generate_signing_key()
-        path = self._dir / f"{key.keyid}.pem"
-        save_signing_key(key, path)
-        try:
-            published.add_signing_key(self._store, key.keyid, key.public_key.to_base64(), now)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        key = create_key_file(self._dir, "", lambda key: published.add_signing_key(
+            self._store, key.keyid, key.public_key.to_base64(), now))
         self._loaded[key.keyid] = key
         return key
 
@@ -75,14 +103,7 @@ class Signer:
             raise RuntimeError("no signing key: call ensure() first")
         key = self._loaded.get(keyid)
         if key is None:
-            path = self._dir / f"{keyid}.pem"
-            mode = path.stat().st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                _log.warning("signing key file %s is readable by others (mode %o); chmod 600 it",
-                             path, stat.S_IMODE(mode))
-            key = load_signing_key(path)
-            if key.keyid != keyid:
-                raise RuntimeError(f"{path} does not hold key {keyid}")
+            key = load_key_file(self._dir, "", keyid)
             self._loaded[keyid] = key
         return key
 

@@ -13,27 +13,24 @@ which is fine up to about 100,000 entries.
 from __future__ import annotations
 
 import logging
-import stat
 from datetime import datetime
 from pathlib import Path
 
 from .. import merkle
-from ..signing import (
-    PublicKey,
-    SigningKey,
-    generate_signing_key,
-    load_signing_key,
-    save_signing_key,
-)
+from ..signing import PublicKey, SigningKey
 from ..tlog import Checkpoint, InclusionProof, LogKey, sign_checkpoint
 from .config import ConfigError
 from .errors import bad_request, not_found
+from .signer import create_key_file, load_key_file
 from .store import Store
 from .store import log as logstore
 
 __all__ = ["TransparencyLog"]
 
 _log = logging.getLogger("cyberian.server")
+
+_KEY_PREFIX = "log-"
+"""The log key's file is ``<data-dir>/keys/log-<keyid>.pem``."""
 
 
 class TransparencyLog:
@@ -58,7 +55,7 @@ class TransparencyLog:
             raise ConfigError(
                 f"log_origin {self._wanted_origin!r} differs from this data dir's log origin "
                 f"{record.origin!r}; a log's origin cannot change (unset log_origin)")
-        self._key = self._load(record)
+        self._key = load_key_file(self._dir, _KEY_PREFIX, record.keyid)
         self._origin = record.origin
         with self._store.transaction() as conn:
             added = logstore.append_missing(conn, now)
@@ -67,33 +64,16 @@ class TransparencyLog:
         return record.origin
 
     def _create(self, now: datetime) -> logstore.LogKeyRecord:
-        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._dir.chmod(0o700)
-        key = generate_signing_key()
-        origin = self._wanted_origin or f"cyberian/{key.keyid[:16]}"
-        path = self._path(key.keyid)
-        save_signing_key(key, path)
-        record = logstore.LogKeyRecord(key.keyid, origin, key.public_key.to_base64())
-        try:
-            logstore.add_log_key(self._store, record, now)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        return record
+        records: list[logstore.LogKeyRecord] = []
 
-    def _path(self, keyid: str) -> Path:
-        return self._dir / f"log-{keyid}.pem"
+        def publish(key: SigningKey) -> None:
+            origin = self._wanted_origin or f"cyberian/{key.keyid[:16]}"
+            records.append(logstore.LogKeyRecord(key.keyid, origin,
+                                                 key.public_key.to_base64()))
+            logstore.add_log_key(self._store, records[0], now)
 
-    def _load(self, record: logstore.LogKeyRecord) -> SigningKey:
-        path = self._path(record.keyid)
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            _log.warning("log key file %s is readable by others (mode %o); chmod 600 it",
-                         path, stat.S_IMODE(mode))
-        key = load_signing_key(path)
-        if key.keyid != record.keyid:
-            raise RuntimeError(f"{path} does not hold the log key {record.keyid}")
-        return key
+        create_key_file(self._dir, _KEY_PREFIX, publish)
+        return records[0]
 
     @property
     def origin(self) -> str:
