@@ -11,7 +11,6 @@ import hashlib
 import math
 import subprocess
 import sys
-from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from graph_helpers import OPTIMISATION_LEVELS, op_types, optimised_op_types
 from onnx import TensorProto, helper
 
 from cyberian.bench.crossclass import INT8_GRAPH_CASES
@@ -39,17 +39,8 @@ from cyberian.spec import Spec, load_spec
 TEXTS = ["hello world", "the proof of the model is in the text", "a", "",
          "Numbers 12345 and punctuation!?", "x " * 40, "the the the the", "zz" * 25]
 
-_LEVELS = {
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
 _ARITHMETIC_FREE = {"Gather", "Shape", "Slice", "Cast", "Unsqueeze", "Reshape", "Flatten",
                     "Transpose", "Split", "Concat", "ConstantOfShape", "Neg"}
-
-
-def _op_types(model: onnx.ModelProto) -> Counter[str]:
-    return Counter(node.op_type for node in model.graph.node)
 
 
 @pytest.fixture(scope="module")
@@ -70,22 +61,16 @@ def test_every_arithmetic_op_of_the_int8_graph_was_measured_on_every_class() -> 
 
 
 def test_tiny_int8_graph_uses_only_allowed_ops(tiny_model: onnx.ModelProto) -> None:
-    ops = _op_types(tiny_model)
+    ops = op_types(tiny_model)
     assert set(ops) <= set(PORTABLE_INT8_OPS), set(ops) - set(PORTABLE_INT8_OPS)
     assert ops["MatMulIntegerToFloat"] > 0
     assert not set(ops) & {"MatMul", "Gemm", "Exp", "Erf", "LayerNormalization"}
 
 
-@pytest.mark.parametrize("level", sorted(_LEVELS))
+@pytest.mark.parametrize("level", sorted(set(OPTIMISATION_LEVELS) - {"disabled"}))
 def test_the_optimiser_adds_no_kernel_at_any_level(tiny_int8_spec: Spec, tmp_path: Path,
                                                     level: str) -> None:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = _LEVELS[level]
-    options.log_severity_level = 3
-    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
-    ort.InferenceSession(str(tiny_int8_spec.model_path), options,
-                         providers=["CPUExecutionProvider"])
-    ops = set(_op_types(onnx.load(options.optimized_model_filepath)))
+    ops = optimised_op_types(tiny_int8_spec.model_path, level, tmp_path)
     assert ops <= set(PORTABLE_INT8_OPS), ops - set(PORTABLE_INT8_OPS)
 
 
