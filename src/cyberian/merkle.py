@@ -28,6 +28,7 @@ from typing import Final
 from .exceptions import MerkleProofError
 
 __all__ = [
+    "EMPTY_ROOT",
     "consistency_proof",
     "consistency_proof_from_hashes",
     "inclusion_proof",
@@ -42,7 +43,8 @@ __all__ = [
 _HASH_SIZE: Final = 32
 _LEAF_PREFIX: Final = b"\x00"
 _NODE_PREFIX: Final = b"\x01"
-_EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
+EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
+"""The root of the empty tree (RFC 9162: the hash of nothing)."""
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -93,7 +95,7 @@ def root(leaves: Sequence[bytes]) -> bytes:
 def root_from_hashes(hashes: Sequence[bytes]) -> bytes:
     """The RFC 9162 Merkle tree hash of a list of already computed leaf hashes."""
     if not hashes:
-        return _EMPTY_ROOT
+        return EMPTY_ROOT
     return _levels_of_hashes(hashes)[-1][0]
 
 

@@ -28,6 +28,7 @@ import rfc8785
 
 from . import merkle
 from .exceptions import MerkleProofError, TlogError
+from .merkle import EMPTY_ROOT
 from .signing import PublicKey, SigningKey, b64decode_strict
 
 __all__ = [
@@ -51,8 +52,6 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT: Final = "cyberian-log-bundle/v1"
-EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
-"""The root of the empty log (size 0)."""
 
 _ALG_ED25519: Final = b"\x01"
 _HASH_BYTES: Final = 32
