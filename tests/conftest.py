@@ -1,12 +1,17 @@
-"""Fixtures shared by every test: the tiny model's spec and the real shipped spec."""
+"""Fixtures shared by every test: the tiny model's spec, the real shipped spec, a PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from cyberian.spec import Spec, load_spec
+
+if TYPE_CHECKING:
+    from postgres_cluster import TemporaryCluster
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_SPEC = REPO / "specs" / "all-minilm-l6-v2.yaml"
@@ -72,3 +77,22 @@ def _built(path: Path) -> Spec:
 def real_spec_path(real_spec: Spec) -> Path:
     """The shipped spec's path, its model built."""
     return SHIPPED_SPEC
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporaryCluster]:
+    """A throwaway PostgreSQL server started for this session (tests/postgres_cluster.py).
+
+    Make a database per test with ``postgres_cluster.create_database()`` (it returns
+    the URL). Fails, naming tools/setup-postgresql.sh, when the server binaries are
+    missing. As root the cluster may live in a /tmp/cyberian-pg-* directory instead
+    of the session's temp dir (the ``postgres`` OS user cannot reach that one).
+    """
+    from postgres_cluster import TemporaryCluster
+
+    cluster = TemporaryCluster(tmp_path_factory.mktemp("postgres"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

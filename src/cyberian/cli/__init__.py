@@ -19,16 +19,27 @@ __all__ = ["main"]
 @click.version_option(__version__, prog_name="cyberian")
 def main() -> None:
     """Self-hosted verified inference: build models, pin specs, sign and verify receipts,
-    run the verifier server."""
+    run the verifier server and its remote workers."""
 
 
 def _register() -> None:
-    from . import accounts, bench, keys, log, models, receipt, serve, spec  # noqa: PLC0415
+    from . import (  # noqa: PLC0415
+        accounts,
+        bench,
+        keys,
+        log,
+        models,
+        receipt,
+        serve,
+        spec,
+        worker,
+    )
 
     for group in (models.group, spec.group, keys.group, receipt.group, log.group, bench.group,
                   accounts.group):
         main.add_command(group)
     main.add_command(serve.command)
+    main.add_command(worker.command)
 
 
 _register()

@@ -1,7 +1,8 @@
 """What the server admin commands share: the data-dir options and opening its store.
 
-Admin commands work on the server's SQLite database directly; that is safe
-while the server runs (WAL mode, short transactions, a busy timeout).
+Admin commands work on the server's database directly (the SQLite file in the
+data dir, or the ``database`` URL of the config); that is safe while the
+server runs (short transactions; WAL mode and a busy timeout on SQLite).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def data_dir_options(command: _F) -> _F:
-    """Add ``--data-dir`` and ``--config`` (environment: CYBERIAN_DATA_DIR, CYBERIAN_CONFIG)."""
+    """Add ``--data-dir``, ``--database`` and ``--config`` (environment: CYBERIAN_DATA_DIR,
+    CYBERIAN_DATABASE, CYBERIAN_CONFIG)."""
+    command = click.option(
+        "--database", "database", metavar="URL",
+        help="The server's postgresql:// database, when it has one [env: CYBERIAN_DATABASE].",
+    )(command)
     command = click.option(
         "--config", "config", type=click.Path(dir_okay=False, path_type=Path),
         help="Server config file (YAML or JSON) for tiers and limits [env: CYBERIAN_CONFIG].",
@@ -33,10 +39,11 @@ def data_dir_options(command: _F) -> _F:
     )(command)
 
 
-def open_store(data_dir: Path | None, config: Path | None) -> tuple[Settings, Store]:
-    """The settings and the (migrated) store of a data dir."""
+def open_store(data_dir: Path | None, config: Path | None,
+               database: str | None = None) -> tuple[Settings, Store]:
+    """The settings and the (migrated) store of a data dir (or of a ``database`` URL)."""
     from ..server.config import load_settings  # noqa: PLC0415
-    from ..server.store import Store  # noqa: PLC0415
+    from ..server.store import open_store as open_database  # noqa: PLC0415
 
-    settings = load_settings(config, data_dir=data_dir)
-    return settings, Store(settings.db_path)
+    settings = load_settings(config, data_dir=data_dir, database=database)
+    return settings, open_database(settings.store_location)

@@ -30,12 +30,12 @@ def group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @data_dir_options
 def create(tier: str, label: str | None, as_json: bool, data_dir: Path | None,
-           config: Path | None) -> None:
+           config: Path | None, database: str | None) -> None:
     """Create an account and print its first API key (shown once, never again)."""
     from ..server.accounts import create_account  # noqa: PLC0415
     from ..server.timeutil import iso, utcnow  # noqa: PLC0415
 
-    settings, store = open_store(data_dir, config)
+    settings, store = open_store(data_dir, config, database)
     try:
         account, key_id, secret = create_account(
             store, tier, now=utcnow(), trial_days=settings.tiers["trial"].period_days,
@@ -54,12 +54,13 @@ def create(tier: str, label: str | None, as_json: bool, data_dir: Path | None,
                err=True)
 
 
-def _summaries(data_dir: Path | None, config: Path | None) -> list[dict[str, Any]]:
+def _summaries(data_dir: Path | None, config: Path | None,
+               database: str | None) -> list[dict[str, Any]]:
     from ..server.quotas import derive_usage, standing_of  # noqa: PLC0415
     from ..server.store.accounts import list_accounts, list_keys  # noqa: PLC0415
     from ..server.timeutil import iso, utcnow  # noqa: PLC0415
 
-    settings, store = open_store(data_dir, config)
+    settings, store = open_store(data_dir, config, database)
     try:
         now, rows = utcnow(), []
         for account in list_accounts(store):
@@ -84,9 +85,10 @@ def _summaries(data_dir: Path | None, config: Path | None) -> list[dict[str, Any
 @group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @data_dir_options
-def list_command(as_json: bool, data_dir: Path | None, config: Path | None) -> None:
+def list_command(as_json: bool, data_dir: Path | None, config: Path | None,
+                 database: str | None) -> None:
     """List accounts: tier, effective tier, usage and active keys."""
-    rows = _summaries(data_dir, config)
+    rows = _summaries(data_dir, config, database)
     if as_json:
         click.echo(json.dumps({"accounts": rows}, indent=2))
         return
@@ -106,7 +108,7 @@ def list_command(as_json: bool, data_dir: Path | None, config: Path | None) -> N
               help="New trial end: RFC 3339 UTC (2030-01-31T00:00:00Z) or 'now'.")
 @data_dir_options
 def update(account_id: str, tier: str | None, trial_ends_at: str | None,
-           data_dir: Path | None, config: Path | None) -> None:
+           data_dir: Path | None, config: Path | None, database: str | None) -> None:
     """Change an account's tier or trial end."""
     from ..server.accounts import update_account  # noqa: PLC0415
     from ..server.timeutil import from_iso, utcnow  # noqa: PLC0415
@@ -120,7 +122,7 @@ def update(account_id: str, tier: str | None, trial_ends_at: str | None,
         except ValueError:
             raise click.BadParameter("not an RFC 3339 time or 'now'",
                                      param_hint="--trial-ends-at") from None
-    _, store = open_store(data_dir, config)
+    _, store = open_store(data_dir, config, database)
     try:
         account = update_account(store, account_id, now=utcnow(), tier=tier, trial_ends_at=ends)
     finally:

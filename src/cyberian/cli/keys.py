@@ -57,13 +57,14 @@ def generate(out: Path) -> None:
 @group.command("revoke")
 @click.argument("key_id")
 @data_dir_options
-def revoke(key_id: str, data_dir: Path | None, config: Path | None) -> None:
+def revoke(key_id: str, data_dir: Path | None, config: Path | None,
+           database: str | None) -> None:
     """Revoke the server's API key KEY_ID (its public id, as /account shows it)."""
     from ..server.accounts import revoke_key  # noqa: PLC0415
     from ..server.store.accounts import find_key  # noqa: PLC0415
     from ..server.timeutil import iso, utcnow  # noqa: PLC0415
 
-    _, store = open_store(data_dir, config)
+    _, store = open_store(data_dir, config, database)
     try:
         before = find_key(store, key_id)
         revoked = revoke_key(store, key_id, now=utcnow())
@@ -77,14 +78,15 @@ def revoke(key_id: str, data_dir: Path | None, config: Path | None) -> None:
 
 @group.command("rotate-signing")
 @data_dir_options
-def rotate_signing(data_dir: Path | None, config: Path | None) -> None:
+def rotate_signing(data_dir: Path | None, config: Path | None,
+                   database: str | None) -> None:
     """Make the server sign receipts with a new key (old public keys stay published)."""
     from ..server.signer import Signer  # noqa: PLC0415
     from ..server.timeutil import utcnow  # noqa: PLC0415
 
-    settings, store = open_store(data_dir, config)
+    settings, store = open_store(data_dir, config, database)
     try:
-        keyid = Signer(settings.data_dir / "keys", store).rotate(utcnow())
+        keyid = Signer(settings.key_folder, store).rotate(utcnow())
     finally:
         store.close()
     click.echo(keyid)

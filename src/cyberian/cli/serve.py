@@ -16,7 +16,18 @@ __all__ = ["command"]
 @click.option("--port", type=click.IntRange(0, 65535),
               help="Port to listen on; 0 picks a free one [default 8080].")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the database, keys, models and job files live [default ./data].")
+              help="Where the SQLite database, keys and models live [default ./data].")
+@click.option("--database", metavar="URL",
+              help="A postgresql:// URL: the database that replicas and workers share "
+                   "[env: CYBERIAN_DATABASE; default: the SQLite file in the data dir]. Keep "
+                   "the password out of the URL (PGPASSWORD or ~/.pgpass): flags are visible "
+                   "to every local user.")
+@click.option("--keys-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the private signing and log keys; replicas share it "
+                   "[default: <data-dir>/keys].")
+@click.option("--job-workers", type=click.Choice(["local", "remote"]),
+              help="Who runs job chunks: this server's worker processes, or 'cyberian worker' "
+                   "processes leasing work from the database [default local].")
 @click.option("--workers", type=click.IntRange(1, 256),
               help="Executor processes [default: CPUs - 1, at least 1].")
 @click.option("--queue-size", type=click.IntRange(1),
@@ -35,7 +46,8 @@ __all__ = ["command"]
               help="Who may read GET /metrics. auto: only with metrics_token if one is set "
                    "(CYBERIAN_METRICS_TOKEN or the config file, never a flag), else open on a "
                    "loopback bind and refused on any other [default auto].")
-def command(host: str | None, port: int | None, data_dir: Path | None, workers: int | None,
+def command(host: str | None, port: int | None, data_dir: Path | None, database: str | None,
+            keys_dir: Path | None, job_workers: str | None, workers: int | None,
             queue_size: int | None, config: Path | None, specs_dir: Path | None,
             registration: bool | None, log_level: str | None, metrics: str | None) -> None:
     """Run the verifier server until interrupted.
@@ -46,7 +58,9 @@ def command(host: str | None, port: int | None, data_dir: Path | None, workers: 
     from ..server.config import load_settings  # noqa: PLC0415
     from ..server.http.runner import serve  # noqa: PLC0415
 
-    settings = load_settings(config, host=host, port=port, data_dir=data_dir, workers=workers,
+    settings = load_settings(config, host=host, port=port, data_dir=data_dir,
+                             database=database, keys_dir=keys_dir, job_workers=job_workers,
+                             workers=workers,
                              queue_size=queue_size, specs_dir=specs_dir,
                              registration_enabled=registration, log_level=log_level,
                              metrics=metrics)

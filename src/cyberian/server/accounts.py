@@ -10,12 +10,11 @@ revoking a key twice keeps its first revocation time.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from datetime import datetime, timedelta
 
 from .apikeys import hash_api_key, mint_api_key
 from .config import TIERS, Tier
-from .store import Store
+from .store import Connection, Store
 from .store import accounts as rows
 from .store.accounts import Account, KeyRecord
 
@@ -32,18 +31,16 @@ def _check_tier(tier: str) -> Tier:
     return tier
 
 
-def add_key(conn: sqlite3.Connection, account_id: str, tier: Tier,
+def add_key(conn: Connection, account_id: str, tier: Tier,
             now: datetime) -> tuple[str, str]:
     """Mint a key for an account inside a transaction; returns ``(key_id, secret)``."""
     while True:
         minted = mint_api_key(_key_label(tier))
-        try:
-            rows.insert_key(conn, key_id=minted.key_id, account_id=account_id,
-                            key_sha256=hash_api_key(minted.secret), label=_key_label(tier),
-                            now=now)
-        except sqlite3.IntegrityError:  # a key_id collision (72 random bits): mint again
-            continue
-        return minted.key_id, minted.secret
+        if rows.insert_key(conn, key_id=minted.key_id, account_id=account_id,
+                           key_sha256=hash_api_key(minted.secret), label=_key_label(tier),
+                           now=now):
+            return minted.key_id, minted.secret
+        # else a key_id collision (72 random bits): mint again
 
 
 def rotate_key(store: Store, account: Account, now: datetime) -> tuple[str, str]:

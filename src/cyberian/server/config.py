@@ -27,6 +27,7 @@ from pydantic import (
 
 from .._paths import shipped_dir
 from ..exceptions import CyberianError
+from .store.database import is_database_url
 
 __all__ = [
     "DEFAULT_TIERS",
@@ -93,6 +94,17 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     data_dir: Path = Path("data")
+    database: SecretStr | None = None
+    """A ``postgresql://`` URL: the database every replica and worker shares (default: the
+    SQLite file ``<data-dir>/cyberian.db``). Secret: it may hold a password."""
+    keys_dir: Path | None = None
+    """Where the private signing and log keys are (default ``<data-dir>/keys``); replicas of
+    one verifier point it at the same folder (a mounted secret)."""
+    job_workers: Literal["local", "remote"] = "local"
+    """Who executes and replays job chunks: this server's worker processes (``local``) or
+    ``cyberian worker`` processes that lease work from the database (``remote``)."""
+    lease_seconds: float = Field(default=15.0, ge=1.0, le=3600.0)
+    """How long a job driver's or a worker's claim holds without a heartbeat."""
     specs_dir: Path = Field(default_factory=lambda: shipped_dir("specs"))
     workers: int = Field(default_factory=_default_workers, ge=1, le=256)
     worker_threads: int = Field(default=1, ge=1, le=256)
@@ -130,6 +142,14 @@ class Settings(BaseModel):
                 raise ValueError("must be 16 to 256 visible ASCII characters (no spaces)")
         return token
 
+    @field_validator("database")
+    @classmethod
+    def _postgresql_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not is_database_url(url.get_secret_value()):
+            raise ValueError("must be a postgresql:// URL (leave it unset for the embedded "
+                             "SQLite database)")
+        return url
+
     @model_validator(mode="after")
     def _token_mode_has_a_token(self) -> Settings:
         if self.metrics == "token" and self.metrics_token is None:
@@ -142,8 +162,18 @@ class Settings(BaseModel):
 
     @property
     def db_path(self) -> Path:
-        """The SQLite database file."""
+        """The SQLite database file (used when no ``database`` URL is set)."""
         return self.data_dir / "cyberian.db"
+
+    @property
+    def store_location(self) -> str | Path:
+        """Where the database is: the ``database`` URL, else :attr:`db_path`."""
+        return self.database.get_secret_value() if self.database is not None else self.db_path
+
+    @property
+    def key_folder(self) -> Path:
+        """The folder of the private keys."""
+        return self.keys_dir if self.keys_dir is not None else self.data_dir / "keys"
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

@@ -141,8 +141,8 @@ class EmbeddingsService:
             raise JobFailedError(f"job {job.id} ended {job.status}: {job.error}; no embedding "
                                  "is returned that the server could not certify",
                                  job_id=job.id, job_status=job.status)
-        path = self._jobs.output_path(job)
-        vectors = await asyncio.to_thread(np.fromfile, path, dtype="<f4")
+        vectors = np.frombuffer(await asyncio.to_thread(b"".join, self._jobs.output(job)),
+                                dtype="<f4")
         tokens = await asyncio.to_thread(self._tokenizers.count, spec, texts)
         return CertifiedEmbeddings(job, vectors.reshape(job.input_count, spec.dimensions),
                                    tokens)

@@ -23,14 +23,13 @@ import asyncio
 import hashlib
 import json
 import re
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
 from .errors import IdempotencyKeyReusedError, bad_request
-from .store import Store
+from .store import Connection, Store
 from .store import idempotency as records
 from .store.idempotency import IdempotencyRecord
 
@@ -87,7 +86,7 @@ class KeyedRequest:
             raise reused(self.key)
         return record
 
-    def remember(self, conn: sqlite3.Connection, *, status_code: int, resource_id: str,
+    def remember(self, conn: Connection, *, status_code: int, resource_id: str,
                  now: datetime) -> None:
         """Record what this request created, inside the transaction that created it."""
         records.remember(conn, account_id=self.account_id, route=self.route, key=self.key,

@@ -1,27 +1,30 @@
-"""Accepting jobs, tracking the ones in flight, long polls, recovery after a restart.
+"""Accepting jobs, driving the ones in flight, long polls, adoption after a crash.
 
 Acceptance validates everything first -- dialect, spec, model, per-request
 limits, quotas, queue room -- and writes nothing until all of it passed, so a
-refused request leaves no row, no file and spends no quota. Then the inputs
-are written (and fsynced) under ``<data-dir>/jobs/<id>/`` and, in one
-transaction, the job row (EXECUTING, its chunk count and a fresh 32-byte
-nonce) and the idempotency record are inserted. A crash between the two
-leaves only an orphan folder, removed at the next start.
+refused request leaves no row and spends no quota. Then, in one
+transaction, the job row (EXECUTING, its chunk count, a fresh 32-byte nonce
+and this replica as its driver), its inputs and the idempotency record are
+inserted; the quota is checked again inside that transaction under the
+account's lock, so concurrent requests on any replicas cannot both spend the
+last chunks.
 
-At startup every job still EXECUTING or PROVING is resumed (see
-:mod:`cyberian.server.pipeline`): nothing is lost, nothing is charged twice.
+A replica drives the jobs it accepted and renews its claim on them every
+third of ``lease_seconds``; at startup and on every renewal it also adopts
+the open jobs whose driver's claim has expired (a replica that crashed), and
+resumes them (see :mod:`cyberian.server.pipeline`): nothing is lost, nothing
+is charged twice. A replica restarted on the same data dir has the same id
+and takes its own jobs back at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
-import os
-import shutil
 import uuid
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Final
 
 from ..sampling import new_nonce
@@ -33,11 +36,12 @@ from .events import JobEvents
 from .limits import RequestLimits
 from .metrics import ServerMetrics
 from .model_resolver import ModelResolver, WorkBody
-from .pipeline import INPUTS_FILE, OUTPUT_FILE, Pipeline
+from .pipeline import Pipeline
 from .quotas import QuotaBook
-from .store import Store
+from .store import Store, StoreIntegrityError
 from .store import jobs as jobstore
 from .store.jobs import JobRecord
+from .timeutil import utcnow
 
 __all__ = ["LONG_POLL_CAP", "ROUTE", "JobManager"]
 
@@ -45,22 +49,16 @@ _log = logging.getLogger("cyberian.server")
 
 ROUTE: Final = "POST /jobs"
 LONG_POLL_CAP: Final = 30.0
-
-
-def _write_inputs(path: Path, texts: list[str]) -> None:
-    path.parent.mkdir(parents=True)
-    with path.open("w", encoding="utf-8") as handle:
-        json.dump(texts, handle, ensure_ascii=False)
-        handle.flush()
-        os.fsync(handle.fileno())
+_STATUS_POLL: Final = 0.5  # a job driven by another replica: how often a long poll looks
 
 
 class JobManager:
     """Accepts jobs, runs each in a task, answers waits, resumes open jobs at startup."""
 
     def __init__(self, *, store: Store, resolver: ModelResolver, quotas: QuotaBook,
-                 pipeline: Pipeline, events: JobEvents, jobs_dir: Path, limits: RequestLimits,
-                 queue_size: int, busy_retry_after_sec: int, metrics: ServerMetrics) -> None:
+                 pipeline: Pipeline, events: JobEvents, limits: RequestLimits,
+                 queue_size: int, busy_retry_after_sec: int, metrics: ServerMetrics,
+                 replica: str, lease_seconds: float) -> None:
         self._store = store
         self._metrics = metrics
         self._limits = limits
@@ -68,8 +66,10 @@ class JobManager:
         self._quotas = quotas
         self._pipeline = pipeline
         self._events = events
-        self._jobs_dir = jobs_dir
+        self._replica = replica
+        self._lease = timedelta(seconds=lease_seconds)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._renewer: asyncio.Task[None] | None = None
         self.capacity = Capacity(queue_size, busy_retry_after_sec, lambda: len(self._tasks))
 
     # -- acceptance ---------------------------------------------------------------
@@ -92,21 +92,28 @@ class JobManager:
                            chunk_count=resolved.chunk_count,
                            billed_chunks=resolved.billed_chunks, now=now)
         job_id = f"job_{uuid.uuid4().hex}"
-        folder = self._jobs_dir / job_id
-        _write_inputs(folder / INPUTS_FILE, list(resolved.texts))
         try:
             with self._store.transaction() as conn:
+                self._quotas.admit_locked(conn, account, billed_chunks=resolved.billed_chunks,
+                                          now=now)
                 jobstore.insert_job(
                     conn, job_id=job_id, account_id=account.id, kind="job", status="EXECUTING",
                     model_id=resolved.model_id, spec_hash=resolved.spec.spec_hash,
                     spec_yaml=resolved.spec.to_yaml(portable=True),
                     input_count=len(resolved.texts), chunk_count=resolved.chunk_count,
-                    billed_chunks=resolved.billed_chunks, nonce=new_nonce(), now=now)
+                    billed_chunks=resolved.billed_chunks, nonce=new_nonce(), now=now,
+                    driver=(self._replica, now + self._lease))
+                jobstore.insert_inputs(conn, job_id, resolved.texts)
                 if keyed is not None:
                     keyed.remember(conn, status_code=201, resource_id=job_id, now=now)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+        except StoreIntegrityError:
+            # a concurrent request with the same Idempotency-Key (on another replica) won
+            earlier = keyed.earlier(self._store) if keyed is not None else None
+            if earlier is None:
+                raise
+            job = jobstore.get_job(self._store, earlier.resource_id)
+            assert job is not None
+            return earlier.status_code, job
         self._metrics.job_entered("EXECUTING")
         self._start(job_id)
         job = jobstore.get_job(self._store, job_id)
@@ -123,45 +130,70 @@ class JobManager:
         return job
 
     async def wait(self, job_id: str, account_id: str, max_wait: float) -> JobRecord:
-        """The job once its status changes, or after ``min(max_wait, 30)`` seconds."""
+        """The job once its status changes, or after ``min(max_wait, 30)`` seconds.
+
+        A job this replica drives wakes the wait at once; one another replica
+        drives is looked at every half second.
+        """
         job = self.get(job_id, account_id)
         if job.status in jobstore.TERMINAL_STATES or max_wait <= 0:
             return job
-        await self._events.wait(job_id, min(max_wait, LONG_POLL_CAP))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(max_wait, LONG_POLL_CAP)
+        while (remaining := deadline - loop.time()) > 0:
+            timeout = remaining if job_id in self._tasks else min(remaining, _STATUS_POLL)
+            if await self._events.wait(job_id, timeout):
+                break
+            current = self.get(job_id, account_id)
+            if current.status != job.status:
+                return current
         return self.get(job_id, account_id)
 
-    def output_path(self, job: JobRecord) -> Path:
-        """Where a job's embeddings are stored."""
-        return self._jobs_dir / job.id / OUTPUT_FILE
+    def output(self, job: JobRecord) -> Iterator[bytes]:
+        """A SETTLED job's embeddings, chunk after chunk (float32 little-endian rows)."""
+        return jobstore.output_bytes(self._store, job.id)
 
     # -- running ------------------------------------------------------------------
 
     def _start(self, job_id: str) -> None:
+        if job_id in self._tasks:
+            return
         task = asyncio.create_task(self._pipeline.run(job_id), name=f"job {job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
 
-    def cleanup_orphans(self) -> int:
-        """Remove job folders without a job row (a crash between file and commit)."""
-        self._jobs_dir.mkdir(parents=True, exist_ok=True)
-        known = jobstore.job_ids(self._store, "job")
-        removed = 0
-        for folder in self._jobs_dir.iterdir():
-            if folder.name not in known:
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
-        return removed
+    def adopt(self) -> int:
+        """Claim and start this replica's own open jobs and those whose driver's claim
+        expired; returns how many started now."""
+        started = 0
+        for job_id in jobstore.adopt_jobs(self._store, self._replica, utcnow(), self._lease):
+            if job_id not in self._tasks:
+                _log.info("resuming job %s", job_id)
+                self._start(job_id)
+                started += 1
+        return started
 
-    def recover(self) -> int:
-        """Resume every open job; returns how many."""
-        open_jobs = jobstore.open_jobs(self._store)
-        for job in open_jobs:
-            _log.info("resuming job %s (%s)", job.id, job.status)
-            self._start(job.id)
-        return len(open_jobs)
+    def start_renewing(self) -> None:
+        """Renew this replica's claims (and adopt orphaned jobs) every third of the lease."""
+        self._renewer = asyncio.create_task(self._renew(), name="job driver renewal")
+
+    async def _renew(self) -> None:
+        interval = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                jobstore.extend_drivers(self._store, self._replica, utcnow(), self._lease)
+                self._quotas.renew_holds(utcnow())
+                self.adopt()
+            except Exception:  # a database hiccup: try again at the next interval
+                _log.exception("renewing this replica's job claims failed")
 
     async def close(self) -> None:
         """Stop running jobs; they stay open in the store and resume at the next start."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()

@@ -8,20 +8,24 @@
   VaaS requests) created in the window whose status is not FAILED or
   REFUNDED. A refund therefore returns chunks simply by changing the job's
   status, and the numbers can never drift from the jobs that settled. Chunks
-  of VaaS requests still running are held as in-memory reservations, so two
-  concurrent requests cannot both spend the last chunks.
+  of VaaS requests still running are held in the store (``quota_holds``), and
+  the final check of every admission runs under the account's lock inside
+  the transaction that stores the request (or its hold), so two concurrent
+  requests -- on one replica or on several -- cannot both spend the last
+  chunks.
 * **Refusals**: ``request_too_large`` (per-request limits),
   ``quota_exceeded`` (period or day), ``tier_required`` (a feature). For a
   trial that has ended, every refusal the free tier makes is
   ``trial_expired`` instead. Rate limiting (``rate_limited``) is about pace,
-  not entitlement, and stays what it is.
+  not entitlement, and stays what it is; its windows are in the store too, so
+  a limit holds across replicas.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict, deque
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,10 +41,11 @@ from .errors import (
     TierRequiredError,
     TrialExpiredError,
 )
-from .store import Store
+from .store import Connection, Store, rate_limits
+from .store import quota_holds as holds
 from .store.accounts import Account
-from .store.jobs import chunks_used
-from .timeutil import day_start, iso
+from .store.jobs import chunks_used, chunks_used_in
+from .timeutil import day_start, iso, utcnow
 
 __all__ = [
     "QuotaBook",
@@ -168,24 +173,23 @@ def check_feature(standing: Standing, feature: Literal["model_upload"]) -> None:
 
 
 class RateLimiter:
-    """Per-key sliding one-minute windows of request times, in memory."""
+    """Sliding one-minute windows of request times per key, kept in the store."""
 
     WINDOW = 60.0
+    SWEEP_EVERY = 1000
+    """Every this many requests, the windows of keys no longer seen are dropped."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
         self._clock = clock
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
+        self._hits = 0
 
     def hit(self, key: str, per_minute: int) -> float | None:
         """Count a request; ``None`` if allowed, else seconds until one is (not counted)."""
-        now = self._clock()
-        hits = self._hits[key]
-        while hits and hits[0] <= now - self.WINDOW:
-            hits.popleft()
-        if len(hits) >= per_minute:
-            return max(0.001, hits[len(hits) - per_minute] + self.WINDOW - now)
-        hits.append(now)
-        return None
+        self._hits += 1
+        if self._hits % self.SWEEP_EVERY == 0:
+            self.forget_old()
+        return rate_limits.hit(self._store, key, per_minute, self._clock(), self.WINDOW)
 
     def check(self, key: str, per_minute: int) -> None:
         """Count a request or raise :class:`RateLimitedError`, saying when to retry."""
@@ -196,26 +200,37 @@ class RateLimiter:
                 f"more than {per_minute} requests per minute; retry in {seconds} s",
                 retry_after_sec=seconds)
 
+    def forget_old(self) -> int:
+        """Drop counted requests older than the window (of keys no longer seen)."""
+        return rate_limits.forget_before(self._store, self._clock() - self.WINDOW)
+
 
 class QuotaBook:
-    """Admission of chunk-consuming requests: derived usage plus in-flight reservations."""
+    """Admission of chunk-consuming requests: derived usage plus held chunks.
 
-    def __init__(self, store: Store, tiers: dict[Tier, TierLimits]) -> None:
+    ``replica`` names the holds this replica takes; they last ``lease_seconds``
+    unless renewed (:meth:`renew_holds`), so those of a replica that died
+    stop counting soon.
+    """
+
+    def __init__(self, store: Store, tiers: dict[Tier, TierLimits], *, replica: str = "local",
+                 lease_seconds: float = 15.0) -> None:
         self._store = store
         self._tiers = tiers
-        self._reserved: dict[str, int] = defaultdict(int)
+        self._replica = replica
+        self._lease = timedelta(seconds=lease_seconds)
 
     def standing(self, account: Account, now: datetime) -> Standing:
         """The account's standing at ``now``."""
         return standing_of(account, self._tiers, now)
 
     def usage(self, account: Account, now: datetime) -> Usage:
-        """Chunks consumed by settled or running work (reservations not included)."""
+        """Chunks consumed by settled or running work (held chunks not included)."""
         return derive_usage(self._store, account.id, self.standing(account, now))
 
     def reserved(self, account_id: str) -> int:
-        """Chunks held by the account's in-flight VaaS requests."""
-        return self._reserved.get(account_id, 0)
+        """Chunks held by the account's running VaaS requests."""
+        return holds.held_chunks(self._store, account_id, utcnow())
 
     def admit(self, account: Account, *, input_count: int, chunk_count: int,
               billed_chunks: int, now: datetime) -> None:
@@ -223,24 +238,53 @@ class QuotaBook:
 
         ``chunk_count`` is the request's chunks in its spec's ``chunk_size``,
         ``billed_chunks`` what it is charged; the per-request chunk limit holds
-        for both, the quotas count what is charged.
+        for both, the quotas count what is charged. This is the early check,
+        before any work; :meth:`admit_locked` repeats the quota check where it
+        counts.
         """
         standing = self.standing(account, now)
         check_request_size(standing, input_count=input_count,
                            chunk_count=max(chunk_count, billed_chunks))
-        limits = standing.limits
-        if limits.chunks_per_period is None and limits.chunks_per_day is None:
-            return  # unlimited: no need to add anything up
+        if _unlimited(standing):
+            return
         check_chunks(standing, derive_usage(self._store, account.id, standing),
                      reserved=self.reserved(account.id), requested=billed_chunks)
 
+    def admit_locked(self, conn: Connection, account: Account, *, billed_chunks: int,
+                     now: datetime) -> None:
+        """The quota check inside the transaction that stores the request: under the
+        account's lock, so no concurrent admission sees the same room."""
+        standing = self.standing(account, now)
+        if _unlimited(standing):
+            return
+        conn.lock(f"quota:{account.id}")
+        period, today = chunks_used_in(conn, account.id, period_start=standing.period_start,
+                                       day_start=standing.day_start)
+        check_chunks(standing, Usage(period=period, today=today),
+                     reserved=holds.held_chunks_in(conn, account.id, now),
+                     requested=billed_chunks)
+
     @contextmanager
-    def hold(self, account_id: str, chunks: int) -> Iterator[None]:
-        """Reserve chunks for the duration of the block."""
-        self._reserved[account_id] += chunks
+    def hold(self, account: Account, chunks: int, now: datetime) -> Iterator[str]:
+        """Hold ``chunks`` (checked under the account's lock) for the duration of the block;
+        yields the hold's id, which the transaction that stores the request drops."""
+        hold_id = f"hold_{uuid.uuid4().hex}"
+        with self._store.transaction() as conn:
+            self.admit_locked(conn, account, billed_chunks=chunks, now=now)
+            holds.add_hold(conn, hold_id, account.id, chunks, replica=self._replica,
+                           expires_at=now + self._lease)
         try:
-            yield
+            yield hold_id
         finally:
-            self._reserved[account_id] -= chunks
-            if self._reserved[account_id] <= 0:
-                del self._reserved[account_id]
+            with self._store.transaction() as conn:
+                holds.drop_hold(conn, hold_id)
+
+
+    def renew_holds(self, now: datetime) -> None:
+        """Keep this replica's holds alive for another lease."""
+        holds.renew_holds(self._store, self._replica, now + self._lease)
+
+
+def _unlimited(standing: Standing) -> bool:
+    limits = standing.limits
+    return limits.chunks_per_period is None and limits.chunks_per_day is None

@@ -30,6 +30,7 @@ accepts a claim from any class.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Final, Protocol
 
 from ..commitments import ChunkCommitment, chunk_count, is_commitment
@@ -52,8 +53,9 @@ from .metrics import ServerMetrics
 from .model_resolver import ModelResolver, Resolved, WorkBody
 from .quotas import QuotaBook
 from .signer import Signer
-from .store import Store
+from .store import Store, StoreIntegrityError
 from .store import jobs as jobstore
+from .store import quota_holds as holds
 from .timeutil import utcnow
 from .workers.tasks import TaskFailed
 
@@ -169,7 +171,7 @@ class VerifyService:
         billed = resolved.billed_chunks
         self._quotas.admit(account, input_count=len(resolved.texts),
                            chunk_count=resolved.chunk_count, billed_chunks=billed, now=utcnow())
-        with self._capacity.vaas_slot(), self._quotas.hold(account.id, billed):
+        with self._capacity.vaas_slot(), self._quotas.hold(account, billed, utcnow()) as hold:
             try:
                 computed = await self._batcher.commit(resolved.spec, resolved.texts, block)
             except TaskFailed as exc:
@@ -183,7 +185,7 @@ class VerifyService:
                     zip(computed.blocks, claims, strict=True)):
                 if expected != claimed:
                     reason = f"block {index}: expected {expected}, claimed {claimed}"
-                    self._charge_failure(account.id, resolved, reason)
+                    self._charge_failure(account.id, resolved, reason, hold)
                     raise VerificationFailedError(
                         f"block {index} does not match: the server computed {expected}, "
                         f"you claimed {claimed}; the re-execution is charged "
@@ -191,11 +193,13 @@ class VerifyService:
                         reason=reason, block=index, expected=expected, claimed=claimed,
                         charged_chunks=billed)
             return self._issue(principal, resolved, computed.blocks, block, computed.manifest,
-                               keyed)
+                               keyed, hold)
 
-    def _charge_failure(self, account_id: str, resolved: Resolved, reason: str) -> None:
+    def _charge_failure(self, account_id: str, resolved: Resolved, reason: str,
+                        hold: str) -> None:
         """Store a FAILED request row: the re-execution of a claim that did not match."""
         with self._store.transaction() as conn:
+            holds.drop_hold(conn, hold)
             jobstore.insert_job(
                 conn, job_id=f"vaas_{uuid.uuid4().hex}", account_id=account_id, kind="vaas",
                 status="FAILED", model_id=resolved.model_id, spec_hash=resolved.spec.spec_hash,
@@ -205,7 +209,7 @@ class VerifyService:
 
     def _issue(self, principal: Principal, resolved: Resolved,
                blocks: tuple[tuple[str, str], ...], block: int, manifest: dict[str, Any],
-               keyed: idempotency.KeyedRequest | None) -> dict[str, Any]:
+               keyed: idempotency.KeyedRequest | None, hold: str) -> dict[str, Any]:
         account_id = principal.account.id
         request_id = f"vaas_{uuid.uuid4().hex}"
         signing_key = self._signer.current()
@@ -222,7 +226,27 @@ class VerifyService:
             chunk_size=block)
         receipt = sign_receipt(body, signing_key)
         now = utcnow()
+        try:
+            self._store_issued(receipt, account_id, resolved, request_id, nonce, keyed, hold,
+                               now)
+        except StoreIntegrityError:
+            # a concurrent request with the same Idempotency-Key (on another replica) won:
+            # nothing of this one was stored, and the caller gets that request's receipt
+            earlier = keyed.earlier(self._store) if keyed is not None else None
+            if earlier is None:
+                raise
+            stored = jobstore.get_receipt(self._store, earlier.resource_id, account_id)
+            assert stored is not None
+            return stored
+        return receipt
+
+    def _store_issued(self, receipt: dict[str, Any], account_id: str, resolved: Resolved,
+                      request_id: str, nonce: bytes, keyed: idempotency.KeyedRequest | None,
+                      hold: str, now: datetime) -> None:
+        """Store the receipt, its log entry, the request row and the key record, and drop
+        the hold, in one transaction."""
         with self._store.transaction() as conn:
+            holds.drop_hold(conn, hold)
             jobstore.store_receipt(conn, receipt, account_id=account_id, now=now)
             jobstore.insert_job(
                 conn, job_id=request_id, account_id=account_id, kind="vaas", status="SETTLED",
@@ -235,4 +259,3 @@ class VerifyService:
             if keyed is not None:
                 keyed.remember(conn, status_code=200, resource_id=receipt["receipt_id"],
                                now=now)
-        return receipt

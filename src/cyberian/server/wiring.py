@@ -6,8 +6,8 @@ it needs; :class:`Services` is what the HTTP layer then reaches them through.
 
 Startup order: data dir, database (migrated), signing key, log key, model store and
 catalog (building the shipped models on first use), worker processes (which
-preload the catalog), then the job machinery, which removes orphaned job
-folders and resumes every open job.
+preload the catalog), then the job machinery, which adopts and resumes this
+replica's open jobs and those of replicas whose claim expired.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 import shutil
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 
 from ..models.cache import ModelCache
 from ..spec import SpecLimits
@@ -25,14 +26,17 @@ from .config import Settings
 from .embeddings import EmbeddingsService
 from .events import JobEvents
 from .jobs import JobManager
+from .legacy_jobs import import_job_files
 from .limits import RequestLimits
 from .metrics import LiveSources, ServerMetrics
 from .model_resolver import ModelResolver
 from .onboarding import startup_notes
 from .pipeline import Pipeline
 from .quotas import QuotaBook, RateLimiter
+from .replica import replica_id
+from .runners import ChunkRunner, LocalRunner, RemoteRunner
 from .signer import Signer
-from .store import Store
+from .store import Store, open_store
 from .store.files import ModelFiles
 from .store.jobs import open_job_counts
 from .timeutil import utcnow
@@ -63,13 +67,16 @@ class Services:
     resolver: ModelResolver
     quotas: QuotaBook
     limiter: RateLimiter
-    registrations: RateLimiter
     pool: WorkerPool
     jobs: JobManager
     vaas: VerifyService
     uploads: Uploads
     embeddings: EmbeddingsService
     metrics: ServerMetrics
+    replica: str
+    """This replica's id (the driver of the jobs it runs)."""
+    worker_timeout: timedelta
+    """A remote worker whose last heartbeat is older than this counts as gone."""
 
 
 def _warn_faults() -> None:
@@ -93,12 +100,12 @@ async def start_services(settings: Settings, stack: AsyncExitStack,
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
     data.chmod(0o700)
-    store = Store(settings.db_path)
+    store = open_store(settings.store_location)
     stack.callback(store.close)
-    _log.info("database %s (schema version %d)", settings.db_path, store.schema_version)
-    signer = Signer(data / "keys", store)
+    _log.info("database %s (schema version %d)", store.location, store.schema_version)
+    signer = Signer(settings.key_folder, store)
     _log.info("receipts are signed with key %s", signer.ensure(utcnow()))
-    log = TransparencyLog(data / "keys", store, settings.log_origin)
+    log = TransparencyLog(settings.key_folder, store, settings.log_origin)
     _log.info("transparency log %s", log.ensure(utcnow()))
     shutil.rmtree(data / "tmp", ignore_errors=True)
     files = ModelFiles(data / "models", data / "tmp", cache=ModelCache.default())
@@ -111,34 +118,41 @@ async def start_services(settings: Settings, stack: AsyncExitStack,
         max_bytes=settings.max_spec_bytes, max_aliases=settings.max_spec_aliases,
         max_depth=settings.max_spec_depth))
     limits = RequestLimits.from_settings(settings)
-    quotas = QuotaBook(store, settings.tiers)
+    replica = replica_id(data)
+    quotas = QuotaBook(store, settings.tiers, replica=replica,
+                       lease_seconds=settings.lease_seconds)
     events = JobEvents()
-    jobs_dir = data / "jobs"
-    pipeline = Pipeline(store=store, resolver=resolver, pool=pool, signer=signer,
-                        events=events, jobs_dir=jobs_dir, metrics=metrics)
+    imported = import_job_files(store, data / "jobs")
+    if imported:
+        _log.info("moved the files of %d jobs into the database", imported)
+    runner: ChunkRunner = (RemoteRunner(store, metrics) if settings.job_workers == "remote"
+                           else LocalRunner(store, pool, metrics))
+    pipeline = Pipeline(store=store, resolver=resolver, runner=runner, signer=signer,
+                        events=events, replica=replica, data_dir=data, metrics=metrics)
     jobs = JobManager(store=store, resolver=resolver, quotas=quotas, pipeline=pipeline,
-                      events=events, jobs_dir=jobs_dir, limits=limits,
-                      queue_size=settings.queue_size,
-                      busy_retry_after_sec=settings.busy_retry_after_sec, metrics=metrics)
+                      events=events, limits=limits, queue_size=settings.queue_size,
+                      busy_retry_after_sec=settings.busy_retry_after_sec, metrics=metrics,
+                      replica=replica, lease_seconds=settings.lease_seconds)
     stack.push_async_callback(jobs.close)
     metrics.watch(LiveSources(open_jobs=lambda: open_job_counts(store),
                               queue_depth=lambda: jobs.capacity.used,
                               queue_capacity=jobs.capacity.size))
-    removed = jobs.cleanup_orphans()
-    if removed:
-        _log.info("removed %d orphaned job folders", removed)
+    _log.info("replica %s; job chunks run on %s workers", replica, settings.job_workers)
     batcher = VerifyBatcher(pool, max_texts=settings.vaas_batch_texts)
     stack.push_async_callback(batcher.close)
     vaas = VerifyService(store=store, resolver=resolver, quotas=quotas, batcher=batcher,
                          signer=signer, capacity=jobs.capacity, limits=limits,
                          metrics=metrics)
-    resumed = jobs.recover()
+    resumed = jobs.adopt()
     if resumed:
         _log.info("resumed %d open jobs", resumed)
+    jobs.start_renewing()
+    limiter = RateLimiter(store)
     for note in startup_notes(settings, store):
         _log.warning("%s", note)
     return Services(settings=settings, store=store, signer=signer, log=log, files=files,
-                    catalog=catalog, resolver=resolver, quotas=quotas, limiter=RateLimiter(),
-                    registrations=RateLimiter(), pool=pool, jobs=jobs, vaas=vaas,
+                    catalog=catalog, resolver=resolver, quotas=quotas, limiter=limiter,
+                    pool=pool, jobs=jobs, vaas=vaas,
                     uploads=Uploads(store, files, catalog, pool),
-                    embeddings=EmbeddingsService(jobs, resolver), metrics=metrics)
+                    embeddings=EmbeddingsService(jobs, resolver), metrics=metrics,
+                    replica=replica, worker_timeout=timedelta(seconds=settings.lease_seconds))

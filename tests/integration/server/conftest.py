@@ -1,4 +1,11 @@
-"""Fixtures of the server integration tests: the tiny catalog and a shared live server."""
+"""Fixtures of the server integration tests: the backend, the tiny catalog, shared servers.
+
+The whole server suite runs twice: on SQLite (the embedded default) and on
+PostgreSQL (a throwaway cluster the session starts, a fresh database per
+server). ``server_backend`` is session-scoped and parametrized, so pytest
+runs every test of this folder once per backend, one backend after the
+other.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_harness import LiveServer, running_server, write_catalog
+from server_harness import BACKEND, LiveServer, running_server, write_catalog
 
 from cyberian.spec import Spec, load_spec
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"], autouse=True)
+def server_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The database the servers of these tests use: ``sqlite`` or ``postgresql``."""
+    BACKEND.name = request.param
+    BACKEND.new_database = (request.getfixturevalue("postgres_cluster").create_database
+                            if request.param == "postgresql" else None)
+    yield request.param
+    BACKEND.name, BACKEND.new_database = "sqlite", None
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +47,8 @@ def tiny_all(catalog_dir: Path) -> Spec:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path,
+           server_backend: str) -> Iterator[LiveServer]:
     """One server shared by the tests that need no special configuration (2 executors)."""
     with running_server(tmp_path_factory.mktemp("shared"), catalog_dir,
                         args=("--workers", "2")) as live:
@@ -38,8 +56,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path) -> Itera
 
 
 @pytest.fixture(scope="session")
-def open_server(tmp_path_factory: pytest.TempPathFactory,
-                catalog_dir: Path) -> Iterator[LiveServer]:
+def open_server(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path,
+                server_backend: str) -> Iterator[LiveServer]:
     """A server started with ``--open-registration``, for the tests of ``POST /auth/register``.
 
     (Open registration is off by default; the other servers get their accounts

@@ -3,9 +3,10 @@
 A real log never does this: ``log_entries`` has triggers that refuse every
 UPDATE and DELETE. A test that must show a rewritten log is *caught* (the
 monitor) stops the server, calls :func:`rewrite_log_entry` (which drops the
-update trigger, rewrites the row, and puts the trigger back exactly as it
-was), then starts the server again: its next checkpoint is not consistent
-with any taken before. Never point this at a production data dir.
+update trigger -- on PostgreSQL: disables it -- rewrites the row, and puts
+the trigger back exactly as it was), then starts the server again: its next
+checkpoint is not consistent with any taken before. Never point this at a
+production database.
 """
 
 from __future__ import annotations
@@ -20,18 +21,30 @@ from cyberian.tlog import entry_bytes, entry_leaf_hash
 _TRIGGER = "log_entries_no_update"
 
 
-def rewrite_log_entry(db_path: Path, index: int, receipt: Mapping[str, Any]) -> None:
+def rewrite_log_entry(location: str | Path, index: int, receipt: Mapping[str, Any]) -> None:
     """Replace the bytes of entry ``index`` with ``receipt``'s (the server must be stopped).
 
-    The row keeps its ``receipt_id`` and ``receipt_hash``, so the server sees
-    nothing missing and re-appends nothing: only the old entry changed.
+    ``location``: the SQLite file or the PostgreSQL URL. The row keeps its
+    ``receipt_id`` and ``receipt_hash``, so the server sees nothing missing
+    and re-appends nothing: only the old entry changed.
     """
-    conn = sqlite3.connect(db_path, isolation_level=None)
+    entry = entry_bytes(receipt)
+    if isinstance(location, str):
+        import psycopg
+
+        with psycopg.connect(location) as pg, pg.transaction():
+            pg.execute(f"ALTER TABLE log_entries DISABLE TRIGGER {_TRIGGER}")
+            changed = pg.execute(
+                "UPDATE log_entries SET entry = %s, leaf_hash = %s WHERE idx = %s",
+                (entry, entry_leaf_hash(entry), index)).rowcount
+            assert changed == 1, f"no log entry {index}"
+            pg.execute(f"ALTER TABLE log_entries ENABLE TRIGGER {_TRIGGER}")
+        return
+    conn = sqlite3.connect(location, isolation_level=None)
     try:
         row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
                            (_TRIGGER,)).fetchone()
         assert row is not None, "no append-only trigger to lift"
-        entry = entry_bytes(receipt)
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(f"DROP TRIGGER {_TRIGGER}")
         changed = conn.execute(

@@ -4,6 +4,10 @@ A :class:`LiveServer` is ``python -m cyberian.cli serve --port 0`` on
 127.0.0.1 with its own data dir, in its own process group (so stopping it
 also stops its worker processes). The bound port is read from
 ``<data-dir>/server.json``; the server is ready when ``/health`` answers.
+
+The backend: every server a test starts uses the database :data:`BACKEND`
+gives -- its SQLite file, or (while the suite runs on PostgreSQL, see
+``conftest.py``) a fresh database of the session's PostgreSQL cluster.
 """
 
 from __future__ import annotations
@@ -12,11 +16,10 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +28,22 @@ import httpx
 
 from cyberian.models.tiny import write_tiny_spec
 from cyberian.server.accounts import create_account, update_account
-from cyberian.server.store import Store
+from cyberian.server.store import Store, open_store
 from cyberian.server.timeutil import utcnow
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
+
+
+@dataclass
+class Backend:
+    """Which database the servers of the running tests get."""
+
+    name: str = "sqlite"
+    new_database: Callable[[], str] | None = None  # a fresh PostgreSQL database's URL
+
+
+BACKEND = Backend()
 
 
 def write_catalog(folder: Path) -> Path:
@@ -47,11 +61,14 @@ def write_catalog(folder: Path) -> Path:
     return folder
 
 
-def cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``cyberian <args> --data-dir <data_dir>``."""
-    return subprocess.run([sys.executable, "-m", "cyberian.cli", *args, "--data-dir",
-                           str(data_dir)], capture_output=True, text=True, check=check,
-                          timeout=120, env=_clean_env({}))
+def cli(server: LiveServer, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the admin command ``cyberian <args>`` on ``server``'s data dir and database."""
+    where = ["--data-dir", str(server.data_dir)]
+    if server.database:
+        where += ["--database", server.database]
+    return subprocess.run([sys.executable, "-m", "cyberian.cli", *args, *where],
+                          capture_output=True, text=True, check=check, timeout=120,
+                          env=_clean_env({}))
 
 
 def _clean_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -80,6 +97,7 @@ class LiveServer:
     env: dict[str, str]
     args: tuple[str, ...]
     log_path: Path
+    database: str | None = None  # a postgresql:// URL, else the data dir's SQLite file
     process: subprocess.Popen[bytes] | None = None
     url: str = ""
     _clients: list[httpx.Client] = field(default_factory=list)
@@ -93,7 +111,8 @@ class LiveServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cyberian.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", str(self.data_dir), "--specs-dir", str(self.specs_dir), *self.args],
+             "--data-dir", str(self.data_dir), "--specs-dir", str(self.specs_dir),
+             *(("--database", self.database) if self.database else ()), *self.args],
             stdout=log, stderr=subprocess.STDOUT, env=_clean_env(self.env),
             start_new_session=True)
         log.close()
@@ -146,21 +165,24 @@ class LiveServer:
 
     # -- helpers ----------------------------------------------------------------
 
+    @property
+    def store_location(self) -> str | Path:
+        """The server's database: its URL, or its SQLite file."""
+        return self.database or self.data_dir / "cyberian.db"
+
     def store(self) -> Store:
         """A connection to the server's database (as the admin commands use it)."""
-        return Store(self.data_dir / "cyberian.db")
-
-    def db(self) -> sqlite3.Connection:
-        """A read-only connection to the server's database."""
-        return sqlite3.connect(f"file:{self.data_dir / 'cyberian.db'}?mode=ro", uri=True)
+        return open_store(self.store_location)
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """One value read from the database."""
-        conn = self.db()
+        store = self.store()
         try:
-            return conn.execute(sql, params).fetchone()[0]
+            row = store.query_one(sql, params)
+            assert row is not None
+            return row[0]
         finally:
-            conn.close()
+            store.close()
 
     def account(self, tier: str = "trial", **changes: Any) -> Account:
         """A new account (created the way the admin command does it)."""
@@ -184,18 +206,15 @@ class LiveServer:
         self._clients.append(client)
         return client
 
-    def job_dirs(self) -> set[str]:
-        """Names of the job folders on disk."""
-        folder = self.data_dir / "jobs"
-        return {path.name for path in folder.iterdir()} if folder.is_dir() else set()
 
 
 @contextlib.contextmanager
 def running_server(tmp: Path, specs_dir: Path, *, env: Mapping[str, str] | None = None,
                    args: Sequence[str] = ()) -> Iterator[LiveServer]:
     """A started server in ``tmp``, stopped afterwards."""
+    database = BACKEND.new_database() if BACKEND.new_database is not None else None
     server = LiveServer(tmp / "data", specs_dir, dict(env or {}), tuple(args),
-                        tmp / "server.log")
+                        tmp / "server.log", database)
     server.start()
     try:
         yield server

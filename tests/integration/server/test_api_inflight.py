@@ -137,7 +137,7 @@ def test_kill_9_mid_job_then_restart_resumes_everything(slow: LiveServer,
     assert slow.scalar("SELECT COUNT(*) FROM jobs WHERE status IN ('EXECUTING', 'PROVING') "
                        "AND account_id = ?", (account.id,)) == 2
     orphan = slow.data_dir / "jobs" / "job_orphan_from_a_crash"
-    orphan.mkdir()
+    orphan.mkdir(parents=True)  # a job folder of a 0.10 server, whose job never committed
     slow.start()
     client = slow.client(account)
     keys = parse_keys_document(client.get("/keys").json())

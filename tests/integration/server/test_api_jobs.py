@@ -120,7 +120,8 @@ def test_execution_error_fails_the_job_and_refunds(server: LiveServer,
     assert refused.status_code == 409
     assert refused.json()["error"] == "job_not_settled"
     assert client.get("/account").json()["chunks_consumed_period"] == 0
-    assert not (server.data_dir / "jobs" / job["id"] / "output.f32").exists()
+    assert server.scalar("SELECT COUNT(*) FROM chunks WHERE job_id = ? AND output IS NOT NULL",
+                         (job["id"],)) == 0  # a failed job's rows are not kept
 
 
 def _spec_errors(catalog_dir: Path) -> list[tuple[str, str]]:
@@ -140,7 +141,7 @@ def test_bad_specs_are_400_invalid_spec_naming_the_field(server: LiveServer,
                                                          catalog_dir: Path) -> None:
     account = server.account()
     client = server.client(account)
-    before = server.job_dirs()
+    before = server.scalar("SELECT COUNT(*) FROM job_inputs")
     for text, field in _spec_errors(catalog_dir):
         response = client.post("/jobs", json={"spec_yaml": text, "input_texts": ["a"]})
         assert response.status_code == 400, text
@@ -150,7 +151,7 @@ def test_bad_specs_are_400_invalid_spec_naming_the_field(server: LiveServer,
         if field:
             assert field in body["message"]
     assert server.scalar("SELECT COUNT(*) FROM jobs WHERE account_id = ?", (account.id,)) == 0
-    assert server.job_dirs() == before
+    assert server.scalar("SELECT COUNT(*) FROM job_inputs") == before
 
 
 @pytest.mark.parametrize(("body", "field"), [

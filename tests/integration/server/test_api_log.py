@@ -4,7 +4,6 @@ a rewritten entry caught, and the /log routes' refusals."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from server_harness import LiveServer, running_server, texts, wait_settled
 
 from cyberian import merkle
 from cyberian.prover import Prover
+from cyberian.server.store import StoreIntegrityError
 from cyberian.spec import Spec
 from cyberian.tlog import (
     EMPTY_ROOT,
@@ -63,15 +63,25 @@ def _verify_once(client: httpx.Client, spec: Spec, prefix: str) -> dict[str, Any
     return receipt
 
 
-def _db_log(data_dir: Path) -> tuple[list[tuple[int, str, bytes, bytes]], list[str]]:
-    conn = sqlite3.connect(f"file:{data_dir / 'cyberian.db'}?mode=ro", uri=True)
+def _db_log(server: LiveServer) -> tuple[list[tuple[int, str, bytes, bytes]], list[str]]:
+    store = server.store()
     try:
-        entries = conn.execute("SELECT idx, receipt_id, entry, leaf_hash FROM log_entries "
-                               "ORDER BY idx").fetchall()
-        receipts = [row[0] for row in conn.execute("SELECT id FROM receipts")]
+        entries = [(int(row[0]), str(row[1]), bytes(row[2]), bytes(row[3])) for row in
+                   store.query("SELECT idx, receipt_id, entry, leaf_hash FROM log_entries "
+                               "ORDER BY idx")]
+        receipts = [str(row[0]) for row in store.query("SELECT id FROM receipts")]
     finally:
-        conn.close()
+        store.close()
     return entries, receipts
+
+
+def _refused_by_the_store(server: LiveServer, sql: str) -> None:
+    store = server.store()
+    try:
+        with pytest.raises(StoreIntegrityError, match="append-only"):
+            store.execute(sql)
+    finally:
+        store.close()
 
 
 def test_every_receipt_is_logged_and_its_inclusion_verifies(server: LiveServer,
@@ -101,7 +111,7 @@ def test_every_receipt_is_logged_and_its_inclusion_verifies(server: LiveServer,
         assert by_index.json() == response.json()
         assert verify_bundle(receipt, make_bundle(note, proof, vkey))[1] == proof
     # every receipt the server ever stored is in its log, once, at dense indices
-    entries, stored = _db_log(server.data_dir)
+    entries, stored = _db_log(server)
     assert [row[0] for row in entries] == list(range(len(entries)))
     assert sorted(row[1] for row in entries) == sorted(stored)
     assert all(merkle.leaf_hash(row[2]) == row[3] for row in entries)
@@ -131,14 +141,9 @@ def test_consistency_across_many_appends(server: LiveServer, tiny: Spec) -> None
 def test_update_and_delete_are_refused_by_the_store(server: LiveServer, tiny: Spec) -> None:
     client = server.client(server.account("enterprise"))
     _verify_once(client, tiny, "append-only")
-    conn = sqlite3.connect(server.data_dir / "cyberian.db", isolation_level=None, timeout=5)
-    try:
-        for sql in ("UPDATE log_entries SET entry = x'7b7d' WHERE idx = 0",
-                    "DELETE FROM log_entries WHERE idx = 0"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                conn.execute(sql)
-    finally:
-        conn.close()
+    for sql in ("UPDATE log_entries SET receipt_id = 'x' WHERE idx = 0",
+                "DELETE FROM log_entries WHERE idx = 0"):
+        _refused_by_the_store(server, sql)
 
 
 def test_a_receipt_hash_not_in_the_log_is_404(server: LiveServer) -> None:
@@ -239,7 +244,7 @@ def test_kill_9_during_appends_then_restart(tmp_path: Path, catalog_dir: Path,
         after_key, _ = _log_key(client)
         assert after_key == key  # the same log key and origin after a restart
         after, _ = _checkpoint(client, key)
-        entries, stored = _db_log(live.data_dir)
+        entries, stored = _db_log(live)
         assert [row[0] for row in entries] == list(range(len(entries)))
         assert len({row[1] for row in entries}) == len(entries)
         assert sorted(row[1] for row in entries) == sorted(stored)
@@ -256,7 +261,7 @@ def test_kill_9_during_appends_then_restart(tmp_path: Path, catalog_dir: Path,
         # proved consistent with the one taken before
         original = client.get("/log/entries/1").json()["receipt"]
         live.stop()
-        rewrite_log_entry(live.data_dir / "cyberian.db", 1,
+        rewrite_log_entry(live.store_location, 1,
                           {**original, "issued_at": "2000-01-01T00:00:00Z"})
         live.start()
         client = live.client()
@@ -268,9 +273,4 @@ def test_kill_9_during_appends_then_restart(tmp_path: Path, catalog_dir: Path,
                                                             "to": rewritten.size}).json()["proof"]
         with pytest.raises(TlogError, match="inconsistent log"):
             verify_consistency(before, rewritten, [bytes.fromhex(node) for node in proof])
-        conn = sqlite3.connect(live.data_dir / "cyberian.db", isolation_level=None, timeout=5)
-        try:  # the trigger is back
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                conn.execute("UPDATE log_entries SET entry = x'00' WHERE idx = 0")
-        finally:
-            conn.close()
+        _refused_by_the_store(live, "UPDATE log_entries SET receipt_id = 'x' WHERE idx = 0")

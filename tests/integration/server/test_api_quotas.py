@@ -11,7 +11,7 @@ from server_harness import LiveServer, cli, texts, wait_settled
 
 
 def _nothing_stored(server: LiveServer, account_id: str) -> None:
-    for table in ("jobs", "receipts", "idempotency_keys", "models"):
+    for table in ("jobs", "receipts", "idempotency_keys", "models", "quota_holds"):
         count = server.scalar(f"SELECT COUNT(*) FROM {table} WHERE account_id = ?",
                               (account_id,))
         assert count == 0, table
@@ -22,7 +22,7 @@ def test_refused_requests_spend_nothing_and_leave_nothing(server: LiveServer) ->
     # (test_api_verify.py::test_first_differing_block_is_422).
     account = server.account()
     client = server.client(account)
-    dirs_before = server.job_dirs()
+    inputs_before = server.scalar("SELECT COUNT(*) FROM job_inputs")
     refusals: list[tuple[str, dict[str, Any], int, str]] = [
         ("/jobs", {"model": "tiny", "inputs": texts(1001)}, 413, "request_too_large"),
         ("/jobs", {"model": "tiny", "inputs": texts(404)}, 413, "request_too_large"),
@@ -40,7 +40,7 @@ def test_refused_requests_spend_nothing_and_leave_nothing(server: LiveServer) ->
     usage = client.get("/account").json()
     assert usage["chunks_consumed_period"] == usage["chunks_consumed_today"] == 0
     _nothing_stored(server, account.id)
-    assert server.job_dirs() == dirs_before
+    assert server.scalar("SELECT COUNT(*) FROM job_inputs") == inputs_before
 
 
 def test_day_quota_refuses_the_chunk_too_many(server: LiveServer) -> None:
@@ -69,7 +69,7 @@ def test_expired_trial_falls_to_free_and_says_trial_expired(server: LiveServer) 
     client = server.client(account)
     early = client.post("/jobs", json={"model": "tiny", "inputs": texts(4)}).json()
     wait_settled(client, early["id"])
-    cli(server.data_dir, "accounts", "update", account.id, "--trial-ends-at", "now")
+    cli(server, "accounts", "update", account.id, "--trial-ends-at", "now")
     state = client.get("/account").json()
     assert state["tier"] == "trial"
     assert state["effective_tier"] == "free"

@@ -17,6 +17,18 @@ def test_health_needs_no_key(server: LiveServer) -> None:
     assert body["models"] == 2
 
 
+def test_ready_names_the_replica_and_its_backend(server: LiveServer,
+                                                server_backend: str) -> None:
+    answer = server.client().get("/ready")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["ready"] is True
+    assert body["database"] == server_backend
+    assert body["job_workers"] == "local"
+    assert body["remote_workers"] == {"executor": 0, "replayer": 0}
+    assert body["replica"] == (server.data_dir / "replica.id").read_text().strip()
+
+
 def test_keys_publishes_the_signing_key(server: LiveServer) -> None:
     document = server.client().get("/keys").json()
     keys = parse_keys_document(document)
@@ -29,8 +41,8 @@ def test_keys_publishes_the_signing_key(server: LiveServer) -> None:
 
 def test_openapi_lists_every_route(server: LiveServer) -> None:
     paths = server.client().get("/openapi.json").json()["paths"]
-    for path in ("/health", "/keys", "/auth/register", "/auth/keys/rotate", "/auth/keys/revoke",
-                 "/account", "/models", "/models/upload", "/models/uploads",
+    for path in ("/health", "/ready", "/keys", "/auth/register", "/auth/keys/rotate",
+                 "/auth/keys/revoke", "/account", "/models", "/models/upload", "/models/uploads",
                  "/models/{model_id}", "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/wait",
                  "/jobs/{job_id}/results", "/jobs/{job_id}/output", "/receipts/{receipt_id}",
                  "/receipts/{receipt_id}/verify", "/verify"):

@@ -127,7 +127,7 @@ def test_monitor_catches_a_rewritten_old_entry(tmp_path: Path, catalog_dir: Path
         # TEST-ONLY: the server stopped, an old entry rewritten, the server started again
         original = client.get("/log/entries/0").json()["receipt"]
         live.stop()
-        rewrite_log_entry(live.data_dir / "cyberian.db", 0,
+        rewrite_log_entry(live.store_location, 0,
                           {**original, "issued_at": "2000-01-01T00:00:00Z"})
         live.start()
         client = live.client(account)

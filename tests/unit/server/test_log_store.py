@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cyberian import merkle
 from cyberian.server.accounts import create_account
-from cyberian.server.store import Store
+from cyberian.server.store import Store, StoreIntegrityError
 from cyberian.server.store import jobs as jobstore
 from cyberian.server.store import log as logstore
 from cyberian.server.timeutil import utcnow
@@ -22,6 +20,12 @@ def _receipt(i: int) -> dict[str, Any]:
     return {"receipt_id": f"rcpt_{i}", "job_id": f"vaas_{i}", "kind": "vaas",
             "receipt_hash": hashlib.sha256(str(i).encode()).hexdigest(),
             "signature": {"alg": "ed25519", "sig": "x"}}
+
+
+class _Outside:
+    """A connection that is not in a transaction."""
+
+    in_transaction = False
 
 
 def _store_vaas(store: Store, account_id: str, receipt: dict[str, Any]) -> None:
@@ -35,10 +39,8 @@ def _store_vaas(store: Store, account_id: str, receipt: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    opened = Store(tmp_path / "cyberian.db")
-    yield opened
-    opened.close()
+def store(any_store: Store) -> Store:
+    return any_store
 
 
 def test_every_stored_receipt_is_appended_densely(store: Store) -> None:
@@ -63,10 +65,10 @@ def test_every_stored_receipt_is_appended_densely(store: Store) -> None:
 def test_a_failed_transaction_logs_nothing(store: Store) -> None:
     account, _, _ = create_account(store, "enterprise", now=utcnow(), trial_days=14)
     _store_vaas(store, account.id, _receipt(0))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(StoreIntegrityError):
         _store_vaas(store, account.id, {**_receipt(1), "receipt_hash": _receipt(0)["receipt_hash"]})
     with pytest.raises(RuntimeError, match="transaction"):
-        jobstore.store_receipt(store._conn, _receipt(2), account_id=account.id, now=utcnow())
+        jobstore.store_receipt(_Outside(), _receipt(2), account_id=account.id, now=utcnow())
     assert logstore.log_size(store) == 1
     _store_vaas(store, account.id, _receipt(3))
     assert [row[0] for row in store.query("SELECT idx FROM log_entries ORDER BY idx")] == [0, 1]
@@ -76,21 +78,30 @@ def test_update_delete_and_gaps_are_refused_by_the_store(store: Store) -> None:
     with store.transaction() as conn:
         for i in range(3):
             logstore.append_entry(conn, _receipt(i), utcnow())
-    for sql in ("UPDATE log_entries SET entry = x'00' WHERE idx = 1",
+    for sql in ("UPDATE log_entries SET receipt_id = 'x' WHERE idx = 1",
                 "UPDATE log_entries SET idx = 7 WHERE idx = 2",
                 "DELETE FROM log_entries WHERE idx = 2",
                 "DELETE FROM log_entries"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(StoreIntegrityError, match="append-only"):
             store.execute(sql)
     for index in (5, 2, -1):
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(StoreIntegrityError):
             store.execute("INSERT INTO log_entries (idx, receipt_id, receipt_hash, entry, "
-                          "leaf_hash, created_at) VALUES (?, 'r', 'h', x'00', ?, 't')",
-                          (index, bytes(32)))
-    with pytest.raises(sqlite3.IntegrityError):  # REPLACE is a delete too
-        store.execute("INSERT OR REPLACE INTO log_entries (idx, receipt_id, receipt_hash, "
-                      "entry, leaf_hash, created_at) VALUES (1, 'r', 'h', x'00', ?, 't')",
-                      (bytes(32),))
+                          "leaf_hash, created_at) VALUES (?, 'r', 'h', ?, ?, 't')",
+                          (index, b"\x00", bytes(32)))
+    with pytest.raises(StoreIntegrityError):  # an upsert is an update too
+        store.execute("INSERT INTO log_entries (idx, receipt_id, receipt_hash, entry, "
+                      "leaf_hash, created_at) VALUES (1, 'r', 'h', ?, ?, 't') "
+                      "ON CONFLICT (idx) DO UPDATE SET entry = excluded.entry",
+                      (b"\x00", bytes(32)))
+    if store.dialect == "sqlite":
+        with pytest.raises(StoreIntegrityError):  # REPLACE is a delete too
+            store.execute("INSERT OR REPLACE INTO log_entries (idx, receipt_id, receipt_hash, "
+                          "entry, leaf_hash, created_at) VALUES (1, 'r', 'h', x'00', ?, 't')",
+                          (bytes(32),))
+    else:
+        with pytest.raises(StoreIntegrityError, match="append-only"):
+            store.execute("TRUNCATE log_entries")
     assert logstore.log_size(store) == 3
     assert logstore.get_entry(store, 1).entry == entry_bytes(_receipt(1))  # type: ignore[union-attr]
 

@@ -12,7 +12,7 @@ from cyberian.server.accounts import create_account, revoke_key
 from cyberian.server.apikeys import hash_api_key, key_id_of, mint_api_key
 from cyberian.server.auth import authenticate
 from cyberian.server.errors import ApiProblem
-from cyberian.server.store import Store
+from cyberian.server.store import SqliteStore as Store
 from cyberian.server.timeutil import utcnow
 
 

@@ -7,14 +7,14 @@ from pathlib import Path
 from cyberian.server.accounts import create_account
 from cyberian.server.config import load_settings
 from cyberian.server.onboarding import first_account_command, startup_notes
-from cyberian.server.store import Store
+from cyberian.server.store import open_store
 from cyberian.server.timeutil import utcnow
 
 
 def test_a_fresh_data_dir_says_how_to_make_the_first_account(tmp_path: Path) -> None:
     data = tmp_path / "my data"
     settings = load_settings(environ={}, data_dir=data)
-    store = Store(settings.db_path)
+    store = open_store(settings.store_location)
     try:
         notes = startup_notes(settings, store)
         assert notes[0] == (f"no accounts yet: create one with  cyberian accounts create "
@@ -30,7 +30,7 @@ def test_a_fresh_data_dir_says_how_to_make_the_first_account(tmp_path: Path) -> 
 
 def test_open_registration_is_announced_at_every_start(tmp_path: Path) -> None:
     settings = load_settings(environ={}, data_dir=tmp_path, registration_enabled=True)
-    store = Store(settings.db_path)
+    store = open_store(settings.store_location)
     try:
         create_account(store, "trial", now=utcnow(), trial_days=14)
         notes = startup_notes(settings, store)

@@ -16,6 +16,7 @@ from cyberian.server.quotas import (
     check_request_size,
     standing_of,
 )
+from cyberian.server.store import Store
 from cyberian.server.store.accounts import Account
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -94,9 +95,9 @@ def test_features_need_the_tier() -> None:
     assert expired.value.code == "trial_expired"
 
 
-def test_rate_limiter_slides_and_refusals_do_not_count() -> None:
+def test_rate_limiter_slides_and_refusals_do_not_count(any_store: Store) -> None:
     now = [0.0]
-    limiter = RateLimiter(clock=lambda: now[0])
+    limiter = RateLimiter(any_store, clock=lambda: now[0])
     for second in range(3):
         now[0] = float(second)
         assert limiter.hit("a", 3) is None

@@ -34,25 +34,21 @@ def executor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker_tasks._STATE, "faults", None)
 
 
-def _output(tmp_path: Path, spec: Spec, count: int) -> Path:
-    path = tmp_path / "output.f32"
-    path.write_bytes(b"\0" * count * spec.dimensions * 4)
-    return path
-
-
 @pytest.mark.usefixtures("executor")
-def test_pieces_write_their_rows_and_commit_to_them(tiny_spec: Spec, tmp_path: Path) -> None:
-    output = _output(tmp_path, tiny_spec, len(TEXTS))
-    first = execute_piece(tiny_spec, TEXTS[:8], 0, str(output))
-    second = execute_piece(tiny_spec, TEXTS[8:], 2, str(output))
+def test_pieces_write_their_rows_and_commit_to_them(tiny_spec: Spec) -> None:
+    first = execute_piece(tiny_spec, TEXTS[:8], 0)
+    second = execute_piece(tiny_spec, TEXTS[8:], 2)
     proof = Prover(tiny_spec).prove(TEXTS)
     assert [*first.chunks, *second.chunks] == list(proof.chunks)
     assert proof.embeddings is not None
-    assert output.read_bytes() == proof.embeddings.tobytes()
+    outputs = [*first.outputs, *second.outputs]
+    assert [len(rows) for rows in outputs] == [4 * 32 * 4, 4 * 32 * 4, 2 * 32 * 4]
+    assert b"".join(outputs) == proof.embeddings.astype("<f4").tobytes()
     assert first.manifest["worker"]["role"] == "executor"
+    assert first.worker == second.worker == first.manifest["worker"]["session"]
     items = [ReplayItem(c.index, tuple(TEXTS[c.index * 4:(c.index + 1) * 4]),
-                        c.output_commitment) for c in proof.chunks]
-    replay = replay_chunks(tiny_spec, items, str(output))
+                        c.output_commitment, outputs[c.index]) for c in proof.chunks]
+    replay = replay_chunks(tiny_spec, items)
     assert [o.match for o in replay.outcomes] == [True, True, True]
     assert [o.output_commitment for o in replay.outcomes] == [
         c.output_commitment for c in proof.chunks]
@@ -63,24 +59,23 @@ def test_the_corrupt_fault_flips_one_bit_the_replay_catches(tiny_spec: Spec, tmp
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
     monkeypatch.setattr(worker_tasks._STATE, "faults", Faults(frozenset({1})))
-    output = _output(tmp_path, tiny_spec, len(TEXTS))
-    piece = execute_piece(tiny_spec, TEXTS, 0, str(output))
+    piece = execute_piece(tiny_spec, TEXTS, 0)
     honest = Prover(tiny_spec).prove(TEXTS)
     assert honest.embeddings is not None
     differing = [a != b for a, b in zip(piece.chunks, honest.chunks, strict=True)]
     assert differing == [False, True, False]
-    stored = np.frombuffer(output.read_bytes(), dtype="<u4")
+    stored = np.frombuffer(b"".join(piece.outputs), dtype="<u4")
     flipped = stored ^ honest.embeddings.view("<u4").ravel()
     assert sorted(np.flatnonzero(flipped).tolist()) == [4 * 32]  # chunk 1, first value
     assert int(flipped[4 * 32]) == 1
     items = [ReplayItem(c.index, tuple(TEXTS[c.index * 4:(c.index + 1) * 4]),
-                        c.output_commitment) for c in piece.chunks]
-    outcomes = replay_chunks(tiny_spec, items, str(output)).outcomes
+                        c.output_commitment, piece.outputs[c.index]) for c in piece.chunks]
+    outcomes = replay_chunks(tiny_spec, items).outcomes
     assert [o.match for o in outcomes] == [True, False, True]
     assert outcomes[1].output_commitment == honest.chunks[1].output_commitment
     assert "chunk 1" in outcomes[1].detail
     monkeypatch.setattr(worker_tasks._STATE, "role", "replayer")  # never corrupts
-    assert execute_piece(tiny_spec, TEXTS, 0, str(output)).chunks == honest.chunks
+    assert execute_piece(tiny_spec, TEXTS, 0).chunks == honest.chunks
 
 
 @pytest.mark.usefixtures("executor")

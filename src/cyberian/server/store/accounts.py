@@ -7,14 +7,13 @@ are ever stored.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..config import Tier
 from ..timeutil import from_iso, iso
-from .database import Store
+from .database import Connection, Row, Store
 
 __all__ = [
     "Account",
@@ -49,7 +48,7 @@ class Account:
     period_anchor: datetime
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Account:
+    def from_row(cls, row: Row) -> Account:
         """The account stored in ``row``."""
         return cls(
             id=row["id"],
@@ -75,7 +74,7 @@ class KeyRecord:
         return f"KeyRecord(key_id={self.key_id!r}, account_id={self.account_id!r})"
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> KeyRecord:
+    def from_row(cls, row: Row) -> KeyRecord:
         """The key stored in ``row``."""
         return cls(row["key_id"], row["account_id"], row["key_sha256"],
                    from_iso(row["created_at"]), _moment(row["revoked_at"]))
@@ -89,7 +88,7 @@ class KeyRecord:
         }
 
 
-def insert_account(conn: sqlite3.Connection, account_id: str, tier: Tier, *,
+def insert_account(conn: Connection, account_id: str, tier: Tier, *,
                    label: str | None, now: datetime, trial_ends_at: datetime | None) -> None:
     """Insert an account row whose quota periods count from ``now``."""
     conn.execute(
@@ -99,12 +98,14 @@ def insert_account(conn: sqlite3.Connection, account_id: str, tier: Tier, *,
          iso(now)))
 
 
-def insert_key(conn: sqlite3.Connection, *, key_id: str, account_id: str, key_sha256: str,
-               label: str, now: datetime) -> None:
-    """Insert a key row (``sqlite3.IntegrityError`` if the ``key_id`` is taken)."""
-    conn.execute(
+def insert_key(conn: Connection, *, key_id: str, account_id: str, key_sha256: str,
+               label: str, now: datetime) -> bool:
+    """Insert a key row; ``False`` (nothing inserted) when the ``key_id`` is taken."""
+    inserted = conn.execute(
         "INSERT INTO api_keys (key_id, account_id, key_sha256, label, created_at) "
-        "VALUES (?, ?, ?, ?, ?)", (key_id, account_id, key_sha256, label, iso(now)))
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING",
+        (key_id, account_id, key_sha256, label, iso(now))).rowcount
+    return inserted == 1
 
 
 def get_account(store: Store, account_id: str) -> Account | None:
@@ -124,14 +125,14 @@ def list_accounts(store: Store) -> list[Account]:
             for row in store.query("SELECT * FROM accounts ORDER BY created_at, id")]
 
 
-def set_tier(conn: sqlite3.Connection, account_id: str, tier: Tier, *,
+def set_tier(conn: Connection, account_id: str, tier: Tier, *,
              period_anchor: datetime) -> None:
     """Store an account's tier and the anchor its quota periods now count from."""
     conn.execute("UPDATE accounts SET tier = ?, period_anchor = ? WHERE id = ?",
                  (tier, iso(period_anchor), account_id))
 
 
-def set_trial_end(conn: sqlite3.Connection, account_id: str, trial_ends_at: datetime) -> None:
+def set_trial_end(conn: Connection, account_id: str, trial_ends_at: datetime) -> None:
     """Store when an account's trial ends."""
     conn.execute("UPDATE accounts SET trial_ends_at = ? WHERE id = ?",
                  (iso(trial_ends_at), account_id))

@@ -6,12 +6,11 @@ transaction as the job or receipt it points to.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..timeutil import iso
-from .database import Store
+from .database import Connection, Store
 
 __all__ = ["IdempotencyRecord", "lookup", "remember"]
 
@@ -33,7 +32,7 @@ def lookup(store: Store, account_id: str, route: str, key: str) -> IdempotencyRe
     return IdempotencyRecord(row[0], row[1], row[2]) if row is not None else None
 
 
-def remember(conn: sqlite3.Connection, *, account_id: str, route: str, key: str,
+def remember(conn: Connection, *, account_id: str, route: str, key: str,
              request_sha256: str, status_code: int, resource_id: str, now: datetime) -> None:
     """Store the outcome of a request inside the transaction that created the resource."""
     conn.execute("INSERT INTO idempotency_keys (account_id, route, key, request_sha256, "

@@ -4,20 +4,26 @@ States: ``EXECUTING`` -> ``PROVING`` -> ``SETTLED`` (with a receipt, in the
 same transaction; a CHECK constraint makes a SETTLED row without a receipt
 impossible), or ``FAILED`` / ``REFUNDED``. Transitions only move forward:
 every status update names the states it may leave.
+
+A job's inputs (``job_inputs``, a JSON array) and its output rows (each
+chunk's float32 bytes in ``chunks.output``) are in the database, so every
+replica and worker reaches them. An open job is driven by one replica at a
+time: ``jobs.driver`` names it and ``driver_expires_at`` says until when its
+claim holds without a heartbeat; another replica adopts a job whose claim
+has expired (:func:`adopt_jobs`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from ...commitments import ChunkCommitment
 from ..timeutil import iso
-from .database import Store
+from .database import Connection, Row, Store
 from .log import append_entry
 
 __all__ = [
@@ -25,18 +31,26 @@ __all__ = [
     "TERMINAL_STATES",
     "JobRecord",
     "add_chunks",
+    "adopt_jobs",
     "chunk_commitments",
+    "chunk_outputs",
     "chunk_results",
     "chunks_used",
+    "chunks_used_in",
+    "extend_drivers",
     "finish",
+    "get_inputs",
     "get_job",
     "get_receipt",
+    "insert_inputs",
     "insert_job",
+    "is_driver",
     "job_ids",
     "mark_proving",
     "open_job_counts",
     "open_job_using",
     "open_jobs",
+    "output_bytes",
     "record_replays",
     "restart_execution",
     "settle",
@@ -77,7 +91,7 @@ class JobRecord:
         return f"JobRecord(id={self.id!r}, status={self.status!r})"
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+    def from_row(cls, row: Row) -> JobRecord:
         """The record in ``row``."""
         return cls(
             id=row["id"], account_id=row["account_id"], kind=row["kind"], status=row["status"],
@@ -112,22 +126,40 @@ class JobRecord:
         }
 
 
-def insert_job(conn: sqlite3.Connection, *, job_id: str, account_id: str, kind: Kind,
+def insert_job(conn: Connection, *, job_id: str, account_id: str, kind: Kind,
                status: str, model_id: str | None, spec_hash: str, spec_yaml: str,
                input_count: int, chunk_count: int, billed_chunks: int, nonce: bytes,
                now: datetime, receipt_id: str | None = None, chunks_done: int = 0,
-               roots: tuple[str, str] | None = None, error: str | None = None) -> None:
+               roots: tuple[str, str] | None = None, error: str | None = None,
+               driver: tuple[str, datetime] | None = None) -> None:
     """Insert a job row (a VaaS request is inserted already SETTLED with its receipt, or
-    FAILED with the reason when its claim did not match)."""
+    FAILED with the reason when its claim did not match); ``driver``: the replica that
+    drives the open job and until when its claim holds."""
     stamp = iso(now)
     conn.execute(
         "INSERT INTO jobs (id, account_id, kind, status, model_id, spec_hash, spec_yaml, "
         "input_count, chunk_count, billed_chunks, chunks_done, nonce, input_root, "
-        "output_root, receipt_id, error, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "output_root, receipt_id, error, created_at, updated_at, driver, driver_expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (job_id, account_id, kind, status, model_id, spec_hash, spec_yaml, input_count,
          chunk_count, billed_chunks, chunks_done, nonce.hex(), roots[0] if roots else None,
-         roots[1] if roots else None, receipt_id, error, stamp, stamp))
+         roots[1] if roots else None, receipt_id, error, stamp, stamp,
+         driver[0] if driver else None, iso(driver[1]) if driver else None))
+
+
+def insert_inputs(conn: Connection, job_id: str, texts: Sequence[str]) -> None:
+    """Store a job's input texts (in the transaction that inserts the job)."""
+    conn.execute("INSERT INTO job_inputs (job_id, texts) VALUES (?, ?)",
+                 (job_id, json.dumps(list(texts), ensure_ascii=False)))
+
+
+def get_inputs(store: Store, job_id: str) -> list[str] | None:
+    """A job's input texts, or ``None`` when none are stored."""
+    row = store.query_one("SELECT texts FROM job_inputs WHERE job_id = ?", (job_id,))
+    if row is None:
+        return None
+    texts: list[str] = json.loads(row[0])
+    return texts
 
 
 def get_job(store: Store, job_id: str, *, account_id: str | None = None,
@@ -170,6 +202,20 @@ def open_job_using(store: Store, model_id: str) -> str | None:
     return str(row["id"]) if row is not None else None
 
 
+_CHARGE: Final = "COALESCE(billed_chunks, chunk_count)"
+_CHUNKS_USED: Final = (
+    f"SELECT COALESCE(SUM(CASE WHEN created_at >= :period THEN {_CHARGE} END), 0), "  # noqa: S608
+    f"       COALESCE(SUM(CASE WHEN created_at >= :day THEN {_CHARGE} END), 0) "
+    "FROM jobs WHERE account_id = :account AND created_at >= :since "
+    "AND (kind = 'vaas' OR status NOT IN ('FAILED', 'REFUNDED'))")
+
+
+def _usage_params(account_id: str, period_start: datetime,
+                  day_start: datetime) -> dict[str, str]:
+    return {"period": iso(period_start), "day": iso(day_start), "account": account_id,
+            "since": iso(min(period_start, day_start))}
+
+
 def chunks_used(store: Store, account_id: str, *, period_start: datetime,
                 day_start: datetime) -> tuple[int, int]:
     """Chunks charged since each start: (period, day).
@@ -177,33 +223,35 @@ def chunks_used(store: Store, account_id: str, *, period_start: datetime,
     Charged are the account's live or settled jobs, and all its VaaS requests
     (a FAILED one is a claim that did not match after a full re-execution).
     """
-    since = min(period_start, day_start)
-    charge = "COALESCE(billed_chunks, chunk_count)"
-    row = store.query_one(
-        f"SELECT COALESCE(SUM(CASE WHEN created_at >= :period THEN {charge} END), 0), "  # noqa: S608
-        f"       COALESCE(SUM(CASE WHEN created_at >= :day THEN {charge} END), 0) "
-        "FROM jobs WHERE account_id = :account AND created_at >= :since "
-        "AND (kind = 'vaas' OR status NOT IN ('FAILED', 'REFUNDED'))",
-        {"period": iso(period_start), "day": iso(day_start), "account": account_id,
-         "since": iso(since)})
+    row = store.query_one(_CHUNKS_USED, _usage_params(account_id, period_start, day_start))
     assert row is not None
     return int(row[0]), int(row[1])
 
 
-def restart_execution(conn: sqlite3.Connection, job_id: str, now: datetime) -> None:
+def chunks_used_in(conn: Connection, account_id: str, *, period_start: datetime,
+                   day_start: datetime) -> tuple[int, int]:
+    """:func:`chunks_used`, read inside a transaction."""
+    row = conn.execute(_CHUNKS_USED,
+                       _usage_params(account_id, period_start, day_start)).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def restart_execution(conn: Connection, job_id: str, now: datetime) -> None:
     """Forget partial execution results (a resumed job re-executes from its inputs)."""
     conn.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
     conn.execute("UPDATE jobs SET chunks_done = 0, updated_at = ? WHERE id = ? "
                  "AND status = 'EXECUTING'", (iso(now), job_id))
 
 
-def add_chunks(conn: sqlite3.Connection, job_id: str, chunks: Sequence[ChunkCommitment],
-               now: datetime) -> None:
-    """Record the executor's commitments of some chunks and advance ``chunks_done``."""
+def add_chunks(conn: Connection, job_id: str, chunks: Sequence[ChunkCommitment],
+               outputs: Sequence[bytes], executed_by: str, now: datetime) -> None:
+    """Record the executor's commitments and output rows of some chunks (``outputs[i]``
+    belongs to ``chunks[i]``) and advance ``chunks_done``."""
     conn.executemany(
-        "INSERT INTO chunks (job_id, idx, input_commitment, output_commitment) "
-        "VALUES (?, ?, ?, ?)",
-        [(job_id, c.index, c.input_commitment, c.output_commitment) for c in chunks])
+        "INSERT INTO chunks (job_id, idx, input_commitment, output_commitment, output, "
+        "executed_by) VALUES (?, ?, ?, ?, ?, ?)",
+        [(job_id, c.index, c.input_commitment, c.output_commitment, output, executed_by)
+         for c, output in zip(chunks, outputs, strict=True)])
     conn.execute("UPDATE jobs SET chunks_done = chunks_done + ?, updated_at = ? WHERE id = ? "
                  "AND status = 'EXECUTING'", (len(chunks), iso(now), job_id))
 
@@ -215,7 +263,7 @@ def chunk_commitments(store: Store, job_id: str) -> list[ChunkCommitment]:
     return [ChunkCommitment(row[0], row[1], row[2]) for row in rows]
 
 
-def mark_proving(conn: sqlite3.Connection, job_id: str, *, roots: tuple[str, str],
+def mark_proving(conn: Connection, job_id: str, *, roots: tuple[str, str],
                  sampled: Sequence[int], executor_env: Mapping[str, Any], now: datetime) -> None:
     """Fix the roots and the drawn sample; the job moves to PROVING."""
     conn.execute("UPDATE jobs SET status = 'PROVING', input_root = ?, output_root = ?, "
@@ -227,16 +275,67 @@ def mark_proving(conn: sqlite3.Connection, job_id: str, *, roots: tuple[str, str
                      [(job_id, index) for index in sampled])
 
 
-def record_replays(conn: sqlite3.Connection, job_id: str,
-                   outcomes: Iterable[tuple[int, str, bool]]) -> None:
-    """Store each replayed chunk's commitment and whether it matched."""
-    conn.executemany("UPDATE chunks SET replay_commitment = ?, replay_match = ? "
-                     "WHERE job_id = ? AND idx = ?",
-                     [(commitment, int(match), job_id, index)
+def record_replays(conn: Connection, job_id: str,
+                   outcomes: Iterable[tuple[int, str, bool]], replayed_by: str) -> None:
+    """Store each replayed chunk's commitment, whether it matched and who replayed it."""
+    conn.executemany("UPDATE chunks SET replay_commitment = ?, replay_match = ?, "
+                     "replayed_by = ? WHERE job_id = ? AND idx = ?",
+                     [(commitment, int(match), replayed_by, job_id, index)
                       for index, commitment, match in outcomes])
 
 
-def store_receipt(conn: sqlite3.Connection, receipt: Mapping[str, Any], *, account_id: str,
+def chunk_outputs(store: Store, job_id: str, indices: Sequence[int]) -> dict[int, bytes]:
+    """The stored output rows of some chunks, by index."""
+    found: dict[int, bytes] = {}
+    for start in range(0, len(indices), 500):
+        part = list(indices[start:start + 500])
+        marks = ", ".join("?" * len(part))
+        rows = store.query(f"SELECT idx, output FROM chunks WHERE job_id = ? "  # noqa: S608
+                           f"AND idx IN ({marks})", [job_id, *part])
+        found.update({int(row[0]): bytes(row[1]) for row in rows if row[1] is not None})
+    return found
+
+
+def output_bytes(store: Store, job_id: str, *, batch: int = 256) -> Iterator[bytes]:
+    """A job's output rows, chunk after chunk, read ``batch`` chunks at a time."""
+    start = 0
+    while True:
+        rows = store.query("SELECT idx, output FROM chunks WHERE job_id = ? AND idx >= ? "
+                           "ORDER BY idx LIMIT ?", (job_id, start, batch))
+        for row in rows:
+            yield bytes(row[1])
+        if len(rows) < batch:
+            return
+        start = int(rows[-1][0]) + 1
+
+
+def adopt_jobs(store: Store, replica: str, now: datetime, lease: timedelta) -> list[str]:
+    """Claim every open job whose driver is ``replica`` or whose driver's claim expired;
+    the ids of the jobs ``replica`` now drives (that it did not drive before included)."""
+    with store.transaction() as conn:
+        conn.execute("UPDATE jobs SET driver = ?, driver_expires_at = ? "
+                     "WHERE status IN ('EXECUTING', 'PROVING') AND kind = 'job' "
+                     "AND (driver IS NULL OR driver = ? OR driver_expires_at < ?)",
+                     (replica, iso(now + lease), replica, iso(now)))
+        rows = conn.execute("SELECT id FROM jobs WHERE driver = ? AND status IN "
+                            "('EXECUTING', 'PROVING') ORDER BY created_at, id",
+                            (replica,)).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def extend_drivers(store: Store, replica: str, now: datetime, lease: timedelta) -> None:
+    """Renew ``replica``'s claim on the open jobs it drives."""
+    store.execute("UPDATE jobs SET driver_expires_at = ? WHERE driver = ? "
+                  "AND status IN ('EXECUTING', 'PROVING')", (iso(now + lease), replica))
+
+
+def is_driver(store: Store, job_id: str, replica: str) -> bool:
+    """Whether ``replica`` still drives the job."""
+    return store.query_one("SELECT 1 FROM jobs WHERE id = ? AND driver = ?",
+                           (job_id, replica)) is not None
+
+
+def store_receipt(conn: Connection, receipt: Mapping[str, Any], *, account_id: str,
                   now: datetime) -> None:
     """Insert a signed receipt and append it to the transparency log (inside the caller's
     transaction: the receipt is visible exactly when it is logged)."""
@@ -249,22 +348,29 @@ def store_receipt(conn: sqlite3.Connection, receipt: Mapping[str, Any], *, accou
     append_entry(conn, receipt, now)
 
 
-def settle(conn: sqlite3.Connection, job_id: str, receipt: Mapping[str, Any], *,
-           account_id: str, now: datetime) -> None:
-    """Store the receipt and mark the job SETTLED with it (call inside one transaction)."""
+def settle(conn: Connection, job_id: str, receipt: Mapping[str, Any], *,
+           account_id: str, now: datetime, driver: str) -> None:
+    """Store the receipt and mark the job SETTLED with it (call inside one transaction;
+    only the job's ``driver`` may, and only from PROVING)."""
     store_receipt(conn, receipt, account_id=account_id, now=now)
     changed = conn.execute("UPDATE jobs SET status = 'SETTLED', receipt_id = ?, error = NULL, "
-                           "updated_at = ? WHERE id = ? AND status = 'PROVING'",
-                           (receipt["receipt_id"], iso(now), job_id)).rowcount
+                           "updated_at = ? WHERE id = ? AND status = 'PROVING' "
+                           "AND driver = ?",
+                           (receipt["receipt_id"], iso(now), job_id, driver)).rowcount
     if changed != 1:
-        raise RuntimeError(f"job {job_id} is not PROVING; not settling it")
+        raise RuntimeError(f"job {job_id} is not PROVING under driver {driver}; not settling it")
 
 
-def finish(conn: sqlite3.Connection, job_id: str, status: Literal["FAILED", "REFUNDED"],
-           error: str, now: datetime) -> None:
-    """End a job without a receipt (its chunks stop counting against the quota)."""
-    conn.execute("UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ? "
-                 "AND status IN ('EXECUTING', 'PROVING')", (status, error, iso(now), job_id))
+def finish(conn: Connection, job_id: str, status: Literal["FAILED", "REFUNDED"],
+           error: str, now: datetime, *, driver: str) -> bool:
+    """End a job without a receipt (its chunks stop counting against the quota, its rows
+    are dropped); whether it ended (only its ``driver`` ends an open job)."""
+    ended = conn.execute("UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ? "
+                         "AND status IN ('EXECUTING', 'PROVING') AND driver = ?",
+                         (status, error, iso(now), job_id, driver)).rowcount == 1
+    if ended:  # rows no one will be served: only the commitments stay, for /results
+        conn.execute("UPDATE chunks SET output = NULL WHERE job_id = ?", (job_id,))
+    return ended
 
 
 def chunk_results(store: Store, job: JobRecord) -> list[dict[str, Any]]:

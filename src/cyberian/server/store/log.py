@@ -8,7 +8,6 @@ every UPDATE or DELETE, so the table only grows, densely from 0.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from typing import Any
 
 from ...tlog import entry_bytes, entry_leaf_hash
 from ..timeutil import iso
-from .database import Store
+from .database import Connection, Store
 
 __all__ = [
     "LogEntry",
@@ -58,12 +57,13 @@ class LogKeyRecord:
     public_key: str
 
 
-def _next_index(conn: sqlite3.Connection) -> int:
+def _next_index(conn: Connection) -> int:
+    conn.lock("log")  # one writer order: concurrent replicas take the next index in turn
     row = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM log_entries").fetchone()
     return int(row[0])
 
 
-def append_entry(conn: sqlite3.Connection, receipt: Mapping[str, Any], now: datetime) -> int:
+def append_entry(conn: Connection, receipt: Mapping[str, Any], now: datetime) -> int:
     """Append a signed receipt at the next index (call inside its transaction); the index."""
     entry = entry_bytes(receipt)
     index = _next_index(conn)
@@ -74,11 +74,11 @@ def append_entry(conn: sqlite3.Connection, receipt: Mapping[str, Any], now: date
     return index
 
 
-def append_missing(conn: sqlite3.Connection, now: datetime) -> int:
+def append_missing(conn: Connection, now: datetime) -> int:
     """Append every stored receipt not yet in the log (those signed before it existed),
     oldest first; returns how many."""
     rows = conn.execute("SELECT body FROM receipts WHERE id NOT IN "
-                        "(SELECT receipt_id FROM log_entries) ORDER BY created_at, rowid"
+                        "(SELECT receipt_id FROM log_entries) ORDER BY created_at, id"
                         ).fetchall()
     for row in rows:
         append_entry(conn, json.loads(row[0]), now)
@@ -117,7 +117,7 @@ def leaf_hashes(store: Store, size: int) -> list[bytes]:
 def log_key(store: Store) -> LogKeyRecord | None:
     """The log's signing key, or ``None`` before the first start created it."""
     row = store.query_one("SELECT keyid, origin, public_key FROM log_keys "
-                          "ORDER BY created_at, rowid LIMIT 1")
+                          "ORDER BY created_at, keyid LIMIT 1")
     return LogKeyRecord(str(row[0]), str(row[1]), str(row[2])) if row is not None else None
 
 

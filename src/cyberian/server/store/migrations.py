@@ -1,31 +1,68 @@
-"""The database schema, as ordered migrations the server applies itself.
+"""The database schema, as ordered migrations the server applies itself, on either backend.
 
 Each migration has a version (1, 2, ...) and a list of statements; the
 ``schema_version`` table records the highest version applied. Migrations run
-one by one, each in its own ``BEGIN IMMEDIATE`` transaction that re-reads the
-version first, so two processes opening a fresh database at once (the server
-and an admin command) apply each migration exactly once. A database whose
-version is newer than this code knows is refused rather than guessed at.
-Never edit a released migration: append a new one.
+one by one, each in its own write transaction that takes the ``migrations``
+lock and re-reads the version first, so two processes opening a fresh
+database at once (two replicas, or the server and an admin command) apply
+each migration exactly once. A database whose version is newer than this
+code knows is refused rather than guessed at. Never edit a released
+migration: append a new one.
+
+One set of migrations serves both backends: the statements are SQLite's, and
+PostgreSQL runs them translated (:func:`postgresql_statement`: ``BLOB`` is
+``BYTEA``, ``REAL`` is ``DOUBLE PRECISION``, there is no ``WITHOUT ROWID``)
+unless a migration gives its own PostgreSQL text where the two really differ
+(a circular foreign key, triggers).
 """
 
 from __future__ import annotations
 
-import sqlite3
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["MIGRATIONS", "Migration", "SchemaTooNewError", "current_version", "migrate"]
+if TYPE_CHECKING:
+    from .database import Connection, Dialect, Store
+
+__all__ = [
+    "MIGRATIONS",
+    "Migration",
+    "SchemaTooNewError",
+    "current_version",
+    "migrate",
+    "postgresql_statement",
+]
+
+
+def postgresql_statement(statement: str) -> str:
+    """An SQLite DDL statement as PostgreSQL spells it."""
+    statement = re.sub(r"\s*WITHOUT ROWID", "", statement)
+    statement = re.sub(r"\bBLOB\b", "BYTEA", statement)
+    return re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
 
 
 @dataclass(frozen=True)
 class Migration:
-    """One schema step: its version, what it does, and its SQL statements."""
+    """One schema step: its version, what it does, and its SQL statements.
+
+    ``postgresql``: the statements PostgreSQL runs instead, where a translation
+    of ``statements`` would not do.
+    """
 
     version: int
     description: str
     statements: tuple[str, ...]
+    postgresql: tuple[str, ...] | None = None
+
+    def statements_for(self, dialect: Dialect) -> tuple[str, ...]:
+        """The statements this backend runs."""
+        if dialect == "sqlite":
+            return self.statements
+        if self.postgresql is not None:
+            return self.postgresql
+        return tuple(postgresql_statement(statement) for statement in self.statements)
 
 
 class SchemaTooNewError(RuntimeError):
@@ -159,47 +196,137 @@ _V3: Final = (
     )""",
 )
 
+# PostgreSQL checks a foreign key's table when the key is declared: jobs.receipt_id
+# points at receipts, created after jobs, so that key is added once both exist.
+_V1_POSTGRESQL: Final = (
+    *(postgresql_statement(statement.replace(" REFERENCES receipts(id)", ""))
+      for statement in _V1),
+    "ALTER TABLE jobs ADD CONSTRAINT jobs_receipt_id_fkey FOREIGN KEY (receipt_id) "
+    "REFERENCES receipts(id)",
+)
+
+_V3_POSTGRESQL: Final = (
+    postgresql_statement(_V3[0]),
+    """CREATE FUNCTION log_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF TG_OP = 'INSERT' THEN
+           IF NEW.idx IS DISTINCT FROM
+              (SELECT COALESCE(MAX(idx), -1) + 1 FROM log_entries) THEN
+             RAISE EXCEPTION 'log_entries: idx must be the next index'
+               USING ERRCODE = 'integrity_constraint_violation';
+           END IF;
+           RETURN NEW;
+         END IF;
+         RAISE EXCEPTION 'log_entries is append-only: no %', lower(TG_OP)
+           USING ERRCODE = 'integrity_constraint_violation';
+       END $$""",
+    """CREATE TRIGGER log_entries_dense BEFORE INSERT ON log_entries
+       FOR EACH ROW EXECUTE FUNCTION log_entries_append_only()""",
+    """CREATE TRIGGER log_entries_no_update BEFORE UPDATE OR DELETE ON log_entries
+       FOR EACH ROW EXECUTE FUNCTION log_entries_append_only()""",
+    """CREATE TRIGGER log_entries_no_truncate BEFORE TRUNCATE ON log_entries
+       FOR EACH STATEMENT EXECUTE FUNCTION log_entries_append_only()""",
+    _V3[4],
+)
+
+_V4: Final = (
+    # Job inputs and outputs live in the database, where every replica and worker reaches them.
+    """CREATE TABLE job_inputs (
+        job_id  TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+        texts   TEXT NOT NULL
+    )""",
+    "ALTER TABLE chunks ADD COLUMN output BLOB",
+    "ALTER TABLE chunks ADD COLUMN executed_by TEXT",
+    "ALTER TABLE chunks ADD COLUMN replayed_by TEXT",
+    # The replica driving an open job, and until when its claim holds without a heartbeat.
+    "ALTER TABLE jobs ADD COLUMN driver TEXT",
+    "ALTER TABLE jobs ADD COLUMN driver_expires_at TEXT",
+    # Pieces of work for remote workers: leased, heartbeated, taken over when a lease expires.
+    """CREATE TABLE work_items (
+        id                TEXT PRIMARY KEY,
+        job_id            TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        role              TEXT NOT NULL CHECK (role IN ('executor', 'replayer')),
+        first_chunk       INTEGER NOT NULL CHECK (first_chunk >= 0),
+        chunk_count       INTEGER NOT NULL CHECK (chunk_count >= 1),
+        state             TEXT NOT NULL DEFAULT 'pending'
+                          CHECK (state IN ('pending', 'leased', 'done', 'failed')),
+        lease_owner       TEXT,
+        lease_expires_at  TEXT,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        manifest          TEXT,
+        error             TEXT,
+        created_at        TEXT NOT NULL,
+        updated_at        TEXT NOT NULL
+    )""",
+    "CREATE INDEX work_items_open ON work_items(role, state) WHERE state IN ('pending', 'leased')",
+    "CREATE INDEX work_items_job ON work_items(job_id)",
+    """CREATE TABLE workers (
+        id            TEXT PRIMARY KEY,
+        role          TEXT NOT NULL CHECK (role IN ('executor', 'replayer')),
+        host          TEXT NOT NULL,
+        pid           INTEGER NOT NULL,
+        cpu_class     TEXT NOT NULL,
+        started_at    TEXT NOT NULL,
+        heartbeat_at  TEXT NOT NULL
+    )""",
+    # Rate limits, shared by every replica: one row per counted request.
+    """CREATE TABLE rate_events (
+        bucket  TEXT NOT NULL,
+        at      REAL NOT NULL
+    )""",
+    "CREATE INDEX rate_events_bucket ON rate_events(bucket, at)",
+    # Chunks held by requests still running (VaaS), so concurrent requests on any replica
+    # cannot both spend the last of a quota; the replica renews its holds with its job
+    # claims, and a hold past expires_at (its replica died) no longer counts.
+    """CREATE TABLE quota_holds (
+        id          TEXT PRIMARY KEY,
+        account_id  TEXT NOT NULL REFERENCES accounts(id),
+        replica     TEXT NOT NULL,
+        chunks      INTEGER NOT NULL CHECK (chunks >= 1),
+        expires_at  TEXT NOT NULL
+    )""",
+    "CREATE INDEX quota_holds_account ON quota_holds(account_id)",
+)
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
-    Migration(1, "accounts, keys, models, jobs, chunks, receipts, idempotency", _V1),
+    Migration(1, "accounts, keys, models, jobs, chunks, receipts, idempotency", _V1,
+              _V1_POSTGRESQL),
     Migration(2, "jobs.billed_chunks: the charge, in the server's chunks of the model", _V2),
-    Migration(3, "the transparency log: log_entries (append-only) and log_keys", _V3),
+    Migration(3, "the transparency log: log_entries (append-only) and log_keys", _V3,
+              _V3_POSTGRESQL),
+    Migration(4, "job inputs and outputs in the database, job drivers, work items with "
+                 "leases, workers, shared rate limits and quota holds", _V4),
 )
 
 
-def current_version(conn: sqlite3.Connection) -> int:
+def current_version(conn: Connection) -> int:
     """The schema version recorded in the database (0 for a fresh one)."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
     return int(row[0] or 0)
 
 
-def migrate(conn: sqlite3.Connection,
-            migrations: Sequence[Migration] = MIGRATIONS) -> tuple[int, int]:
-    """Apply every migration newer than the database; returns ``(from_version, to_version)``.
-
-    ``conn`` must be in autocommit mode (``isolation_level=None``).
-    """
+def migrate(store: Store, migrations: Sequence[Migration] = MIGRATIONS) -> tuple[int, int]:
+    """Apply every migration newer than the database; returns ``(from_version, to_version)``."""
     versions = [migration.version for migration in migrations]
     if versions != list(range(1, len(versions) + 1)):
         raise ValueError(f"migrations must be numbered 1, 2, ... in order, got {versions}")
     latest = versions[-1] if versions else 0
-    start = current_version(conn)
+    with store.transaction() as conn:
+        conn.lock("migrations")
+        start = current_version(conn)
     if start > latest:
         raise SchemaTooNewError(
             f"the database has schema version {start}; this server knows only up to {latest} "
             "(upgrade cyberian)")
     for migration in migrations:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with store.transaction() as conn:
+            conn.lock("migrations")
             if current_version(conn) < migration.version:
-                for statement in migration.statements:
+                for statement in migration.statements_for(store.dialect):
                     conn.execute(statement)
                 conn.execute("DELETE FROM schema_version")
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)",
                              (migration.version,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    return start, current_version(conn)
+    with store.transaction() as conn:
+        return start, current_version(conn)

@@ -7,14 +7,13 @@ at most one live model of a name. The files are in the model store
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ...spec import Spec, parse_spec
 from ..timeutil import from_iso, iso
-from .database import Store
+from .database import Row, Store
 
 __all__ = ["UploadedModel", "get_upload", "insert_upload", "list_uploads", "live_upload_named",
            "mark_deleted", "spec_description"]
@@ -53,7 +52,7 @@ class UploadedModel:
     deleted_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> UploadedModel:
+    def from_row(cls, row: Row) -> UploadedModel:
         """The record in ``row``."""
         return cls(row["id"], row["account_id"], row["name"], row["sha256"], row["size_bytes"],
                    row["tokenizer_sha256"], row["spec_yaml"], row["description"],

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import wraps
 from pathlib import Path
@@ -42,6 +42,7 @@ __all__ = [
     "execute_piece",
     "init_worker",
     "replay_chunks",
+    "row_bytes",
     "validate_upload",
     "warm",
 ]
@@ -108,12 +109,15 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(_WATCHDOG_SEC)
 
 
-def init_worker(role: str, preload: Sequence[Spec], threads: int, parent_pid: int) -> None:
-    """Process initializer: watchdog, role, faults (executor only), catalog provers."""
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
-                     name="parent-watchdog").start()
+def init_worker(role: str, preload: Sequence[Spec], threads: int, parent_pid: int | None,
+                session: str | None = None) -> None:
+    """Process initializer: watchdog (when a parent is given), role, session id (random
+    unless given), faults (executor only), catalog provers."""
+    if parent_pid is not None:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                         name="parent-watchdog").start()
     _STATE.role = role
-    _STATE.session = secrets.token_hex(8)
+    _STATE.session = session or secrets.token_hex(8)
     _STATE.threads = threads
     _STATE.faults = faults_from_env()
     for spec in preload:
@@ -151,16 +155,22 @@ def warm() -> int:
 
 @dataclass(frozen=True)
 class PieceResult:
-    """Commitments of the chunks an executor piece ran, and the executor's manifest."""
+    """The chunks an executor piece ran: commitments, rows (float32 LE bytes, one entry per
+    chunk) and the executor's manifest."""
 
     chunks: tuple[ChunkCommitment, ...]
+    outputs: tuple[bytes, ...]
     manifest: dict[str, Any]
+
+    @property
+    def worker(self) -> str:
+        """The worker that executed the piece (its session id)."""
+        return str(self.manifest["worker"]["session"])
 
 
 @_task
-def execute_piece(spec: Spec, texts: list[str], first_index: int,
-                  output_path: str) -> PieceResult:
-    """Run whole chunks starting at chunk ``first_index``, write their rows, commit to them."""
+def execute_piece(spec: Spec, texts: list[str], first_index: int) -> PieceResult:
+    """Run whole chunks starting at chunk ``first_index`` and commit to their rows."""
     prover = _prover(spec)
     chunks = list(prover.iter_chunks(texts, first_index=first_index))
     faults = _STATE.faults if _STATE.role == "executor" else None
@@ -168,8 +178,13 @@ def execute_piece(spec: Spec, texts: list[str], first_index: int,
         chunks = [_corrupted(chunk) if chunk.index in faults.corrupt_chunks else chunk
                   for chunk in chunks]
     _slow(len(chunks))
-    _write_rows(Path(output_path), spec.dimensions * 4, chunks)
-    return PieceResult(tuple(chunk.commitment for chunk in chunks), _manifest(prover))
+    return PieceResult(tuple(chunk.commitment for chunk in chunks),
+                       tuple(row_bytes(chunk.rows) for chunk in chunks), _manifest(prover))
+
+
+def row_bytes(rows: np.ndarray[Any, Any]) -> bytes:
+    """Rows as stored and served: float32, little-endian, C order."""
+    return np.ascontiguousarray(rows, dtype="<f4").tobytes()
 
 
 def _corrupted(chunk: ChunkResult) -> ChunkResult:
@@ -180,20 +195,15 @@ def _corrupted(chunk: ChunkResult) -> ChunkResult:
                    commitment=ChunkCommitment.of(chunk.index, chunk.texts, rows))
 
 
-def _write_rows(path: Path, row_bytes: int, chunks: Iterable[ChunkResult]) -> None:
-    with path.open("r+b") as handle:
-        for chunk in chunks:
-            handle.seek(chunk.start * row_bytes)
-            handle.write(np.ascontiguousarray(chunk.rows, dtype="<f4").tobytes())
-
-
 @dataclass(frozen=True)
 class ReplayItem:
-    """A sampled chunk to replay: its index, texts and the executor's commitment."""
+    """A sampled chunk to replay: its index, texts, the executor's commitment and the rows
+    the executor stored."""
 
     index: int
     texts: tuple[str, ...]
     executor_commitment: str
+    stored: bytes
 
 
 @dataclass(frozen=True)
@@ -213,27 +223,27 @@ class ReplayResult:
     outcomes: tuple[ReplayOutcome, ...]
     manifest: dict[str, Any]
 
+    @property
+    def worker(self) -> str:
+        """The worker that replayed the chunks (its session id)."""
+        return str(self.manifest["worker"]["session"])
+
 
 @_task
-def replay_chunks(spec: Spec, items: Sequence[ReplayItem], output_path: str) -> ReplayResult:
+def replay_chunks(spec: Spec, items: Sequence[ReplayItem]) -> ReplayResult:
     """Re-run sampled chunks and compare, byte for byte, with what the executor stored."""
     prover = _prover(spec)
-    width = spec.dimensions * 4
     replays = prover.prove_chunks((item.index, item.texts) for item in items)
     outcomes = []
-    with Path(output_path).open("rb") as stored_file:
-        for item, chunk in zip(items, replays, strict=True):
-            replayed = np.ascontiguousarray(chunk.rows, dtype="<f4")
-            stored_file.seek(chunk.start * width)
-            stored = stored_file.read(len(item.texts) * width)
-            commitment = chunk.commitment.output_commitment
-            detail = ""
-            if commitment != item.executor_commitment:
-                detail = (f"chunk {item.index}: the executor committed "
-                          f"{item.executor_commitment}, the replay gives {commitment}")
-            elif stored != replayed.tobytes():
-                detail = f"chunk {item.index}: the stored output differs from the replay"
-            outcomes.append(ReplayOutcome(item.index, commitment, not detail, detail))
+    for item, chunk in zip(items, replays, strict=True):
+        commitment = chunk.commitment.output_commitment
+        detail = ""
+        if commitment != item.executor_commitment:
+            detail = (f"chunk {item.index}: the executor committed "
+                      f"{item.executor_commitment}, the replay gives {commitment}")
+        elif item.stored != row_bytes(chunk.rows):
+            detail = f"chunk {item.index}: the stored output differs from the replay"
+        outcomes.append(ReplayOutcome(item.index, commitment, not detail, detail))
     _slow(len(items))
     return ReplayResult(tuple(outcomes), _manifest(prover))
 

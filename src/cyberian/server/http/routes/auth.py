@@ -29,7 +29,7 @@ async def register(request: Request, services: ServicesDep) -> dict[str, Any]:
             "--open-registration (setting registration_enabled: true)",
             setting="registration_enabled")
     client = request.client.host if request.client else "unknown"
-    services.registrations.check(f"register:{client}", REGISTRATIONS_PER_MINUTE)
+    services.limiter.check(f"register:{client}", REGISTRATIONS_PER_MINUTE)
     account, key_id, secret = create_account(
         services.store, "trial", now=utcnow(),
         trial_days=services.settings.tiers["trial"].period_days)

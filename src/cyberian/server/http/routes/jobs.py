@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.concurrency import iterate_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from ....spec import parse_spec
 from ...errors import JobNotSettledError
@@ -51,16 +52,19 @@ async def results(job_id: str, principal: PrincipalDep,
             "chunks": chunk_results(services.store, job)}
 
 
-@router.get("/jobs/{job_id}/output", response_class=FileResponse,
+@router.get("/jobs/{job_id}/output", response_class=StreamingResponse,
             responses={200: {"content": {"application/octet-stream": {}},
                              "description": "float32 little-endian rows, C order"}})
-async def output(job_id: str, principal: PrincipalDep, services: ServicesDep) -> FileResponse:
+async def output(job_id: str, principal: PrincipalDep,
+                 services: ServicesDep) -> StreamingResponse:
     """The embeddings of a SETTLED job (409 ``job_not_settled`` before)."""
     job = services.jobs.get(job_id, principal.account.id)
     if job.status != "SETTLED":
         raise JobNotSettledError(f"job {job.id} is {job.status}; its output is served once it "
                                  "is SETTLED", job_status=job.status)
     dimensions = parse_spec(job.spec_yaml).dimensions
-    return FileResponse(services.jobs.output_path(job), media_type="application/octet-stream",
-                        headers={"x-cyberian-shape": f"{job.input_count},{dimensions}",
-                                 "x-cyberian-dtype": "float32"})
+    return StreamingResponse(
+        iterate_in_threadpool(services.jobs.output(job)), media_type="application/octet-stream",
+        headers={"x-cyberian-shape": f"{job.input_count},{dimensions}",
+                 "x-cyberian-dtype": "float32",
+                 "content-length": str(job.input_count * dimensions * 4)})
