@@ -22,6 +22,9 @@ __all__ = ["command"]
                    "[env: CYBERIAN_DATABASE; default: the SQLite file in the data dir]. Keep "
                    "the password out of the URL (PGPASSWORD or ~/.pgpass): flags are visible "
                    "to every local user.")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The model store; replicas that take model uploads share it "
+                   "[default: <data-dir>/models].")
 @click.option("--keys-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder of the private signing and log keys; replicas share it "
                    "[default: <data-dir>/keys].")
@@ -47,9 +50,10 @@ __all__ = ["command"]
                    "(CYBERIAN_METRICS_TOKEN or the config file, never a flag), else open on a "
                    "loopback bind and refused on any other [default auto].")
 def command(host: str | None, port: int | None, data_dir: Path | None, database: str | None,
-            keys_dir: Path | None, job_workers: str | None, workers: int | None,
-            queue_size: int | None, config: Path | None, specs_dir: Path | None,
-            registration: bool | None, log_level: str | None, metrics: str | None) -> None:
+            models_dir: Path | None, keys_dir: Path | None, job_workers: str | None,
+            workers: int | None, queue_size: int | None, config: Path | None,
+            specs_dir: Path | None, registration: bool | None, log_level: str | None,
+            metrics: str | None) -> None:
     """Run the verifier server until interrupted.
 
     Settings come from defaults, then the config file, then CYBERIAN_* environment
@@ -59,7 +63,8 @@ def command(host: str | None, port: int | None, data_dir: Path | None, database:
     from ..server.http.runner import serve  # noqa: PLC0415
 
     settings = load_settings(config, host=host, port=port, data_dir=data_dir,
-                             database=database, keys_dir=keys_dir, job_workers=job_workers,
+                             database=database, models_dir=models_dir, keys_dir=keys_dir,
+                             job_workers=job_workers,
                              workers=workers,
                              queue_size=queue_size, specs_dir=specs_dir,
                              registration_enabled=registration, log_level=log_level,

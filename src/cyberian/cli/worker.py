@@ -26,6 +26,9 @@ __all__ = ["command"]
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("worker-data"), show_default=True,
               help="The worker's own model store.")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The replicas' shared model store, when they have one (it holds uploaded "
+                   "models) [default: <data-dir>/models].")
 @click.option("--specs-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder of CES files whose models the worker holds [default: shipped "
                    "specs].")
@@ -35,7 +38,8 @@ __all__ = ["command"]
                    "work over after that).")
 @click.option("--max-items", type=click.IntRange(1), help="Stop after this many items.")
 def command(database: str | None, role: str, threads: int, data_dir: Path,
-            specs_dir: Path | None, lease_seconds: float, max_items: int | None) -> None:
+            models_dir: Path | None, specs_dir: Path | None, lease_seconds: float,
+            max_items: int | None) -> None:
     """Run job chunks for a verifier whose replicas use --job-workers remote.
 
     The worker claims work with leases and heartbeats; one that dies loses its
@@ -56,7 +60,7 @@ def command(database: str | None, role: str, threads: int, data_dir: Path,
     store = open_store(location)
     worker = RemoteWorker(store, WorkerSettings(
         role="executor" if role == "executor" else "replayer", data_dir=data_dir,
-        specs_dir=specs_dir or shipped_dir("specs"), threads=threads,
+        specs_dir=specs_dir or shipped_dir("specs"), models_dir=models_dir, threads=threads,
         lease_seconds=lease_seconds))
 
     def stop(signum: int, frame: FrameType | None) -> None:

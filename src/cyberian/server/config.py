@@ -97,6 +97,9 @@ class Settings(BaseModel):
     database: SecretStr | None = None
     """A ``postgresql://`` URL: the database every replica and worker shares (default: the
     SQLite file ``<data-dir>/cyberian.db``). Secret: it may hold a password."""
+    models_dir: Path | None = None
+    """The content-addressed model store (default ``<data-dir>/models``); replicas that take
+    model uploads, and remote workers that run uploaded models, share it."""
     keys_dir: Path | None = None
     """Where the private signing and log keys are (default ``<data-dir>/keys``); replicas of
     one verifier point it at the same folder (a mounted secret)."""
@@ -169,6 +172,11 @@ class Settings(BaseModel):
     def store_location(self) -> str | Path:
         """Where the database is: the ``database`` URL, else :attr:`db_path`."""
         return self.database.get_secret_value() if self.database is not None else self.db_path
+
+    @property
+    def model_folder(self) -> Path:
+        """The folder of the model store."""
+        return self.models_dir if self.models_dir is not None else self.data_dir / "models"
 
     @property
     def key_folder(self) -> Path:

@@ -40,7 +40,7 @@ from .runners import ChunkRunner, ReplayReport
 from .signer import Signer
 from .store import Store
 from .store import jobs as jobstore
-from .store.jobs import JobRecord
+from .store.jobs import JobRecord, NotDriverError
 from .timeutil import utcnow
 from .workers.pool import WorkerCrashError
 from .workers.tasks import TaskFailed
@@ -85,7 +85,7 @@ class Pipeline:
             await self._prove(job_id, spec, texts)
         except asyncio.CancelledError:
             raise  # shutting down: the job stays open and resumes at the next start
-        except _NotDriver:
+        except (_NotDriver, NotDriverError):
             _log.info("job %s: another replica drives it now; leaving it", job_id)
         except _Abandoned as exc:
             self._end(job_id, "REFUNDED", f"abandoned: {exc}")
@@ -129,7 +129,8 @@ class Pipeline:
         sampled = plan.draw(input_root, output_root, job.nonce)  # only now: the roots are fixed
         with self._store.transaction() as conn:
             jobstore.mark_proving(conn, job.id, roots=(input_root.hex(), output_root.hex()),
-                                  sampled=sampled, executor_env=manifest, now=utcnow())
+                                  sampled=sampled, executor_env=manifest, now=utcnow(),
+                                  driver=self._replica)
             self._runner.plan_replay(conn, job, spec, sampled)
         self._metrics.job_entered("PROVING")
         self._events.changed(job.id)

@@ -18,9 +18,10 @@ passed on forever.
   holding a chunk it executed itself, and it names itself in
   ``chunks.replayed_by``.
 
-Models: a worker resolves a job's model and tokenizer by SHA-256 in its own
-model store (``<data-dir>/models``, filled from the catalog folder and the
-shared model cache, built from the shipped recipes when needed). A job whose
+Models: a worker resolves a job's model and tokenizer by SHA-256 in its
+model store (``<data-dir>/models``, or ``models_dir`` -- the replicas' shared
+model store, which holds uploads too), filled from the catalog folder and the
+shared model cache, built from the shipped recipes when needed. A job whose
 files the worker does not hold fails with a message saying so.
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import socket
 import threading
 from dataclasses import dataclass
@@ -67,6 +69,7 @@ class WorkerSettings:
     role: work.Role
     data_dir: Path
     specs_dir: Path
+    models_dir: Path | None = None
     threads: int = 1
     lease_seconds: float = 15.0
     poll_seconds: float = 0.2
@@ -81,8 +84,13 @@ class RemoteWorker:
         self._lease = timedelta(seconds=settings.lease_seconds)
         self.id = f"wrk_{secrets.token_hex(8)}"
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self._files = ModelFiles(settings.data_dir / "models", settings.data_dir / "tmp",
-                                 cache=ModelCache.default())
+        if settings.models_dir is None:
+            root, self._staging = settings.data_dir / "models", settings.data_dir / "tmp"
+        else:  # staged beside the shared store (a rename moves a file in), one folder each
+            root, self._staging = settings.models_dir, settings.models_dir / f".staging-{self.id}"
+        shutil.rmtree(self._staging, ignore_errors=True)
+        self._files = ModelFiles(root, self._staging, cache=ModelCache.default())
+        self._inputs: tuple[str, list[str]] | None = None  # the last job's texts
         self._catalog = Catalog.seed(settings.specs_dir, self._files)
         self._stop = threading.Event()
         self.done = 0
@@ -114,6 +122,8 @@ class RemoteWorker:
         finally:
             self._stop.set()
             beat.join()
+            if self._settings.models_dir is not None:
+                shutil.rmtree(self._staging, ignore_errors=True)
         return self.done
 
     def _heartbeats(self) -> None:
@@ -143,7 +153,7 @@ class RemoteWorker:
 
     def _job(self, item: work.WorkItem) -> tuple[jobstore.JobRecord, Spec, list[str]]:
         job = jobstore.get_job(self._store, item.job_id)
-        texts = jobstore.get_inputs(self._store, item.job_id)
+        texts = self._texts(item.job_id)
         if job is None or texts is None:
             raise TaskFailed(f"job {item.job_id} or its inputs are gone")
         spec = parse_spec(job.spec_yaml)
@@ -155,6 +165,14 @@ class RemoteWorker:
                                  "models folder for uploads)")
         return job, spec.with_files(self._files.path(spec.model_sha256),
                                     self._files.path(spec.tokenizer_sha256)), texts
+
+    def _texts(self, job_id: str) -> list[str] | None:
+        """A job's input texts (read once for the items of one job in a row)."""
+        if self._inputs is not None and self._inputs[0] == job_id:
+            return self._inputs[1]
+        texts = jobstore.get_inputs(self._store, job_id)
+        self._inputs = (job_id, texts) if texts is not None else None
+        return texts
 
     def _execute(self, item: work.WorkItem) -> None:
         _, spec, texts = self._job(item)

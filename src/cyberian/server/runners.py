@@ -82,15 +82,17 @@ class ChunkRunner(Protocol):
 class LocalRunner:
     """The replica's own executor processes and replayer process."""
 
-    def __init__(self, store: Store, pool: WorkerPool, metrics: ServerMetrics) -> None:
+    def __init__(self, store: Store, pool: WorkerPool, metrics: ServerMetrics,
+                 replica: str) -> None:
         self._store = store
         self._pool = pool
         self._metrics = metrics
+        self._replica = replica
 
     async def execute(self, job: JobRecord, spec: Spec, texts: Sequence[str]) -> dict[str, Any]:
         """Run pieces of whole chunks on the executors, as many at once as there are."""
         with self._store.transaction() as conn:
-            jobstore.restart_execution(conn, job.id, utcnow())
+            jobstore.restart_execution(conn, job.id, utcnow(), driver=self._replica)
         size = spec.chunk_size
         piece = piece_chunks(size) * size
         slots = asyncio.Semaphore(self._pool.executors)
@@ -103,7 +105,7 @@ class LocalRunner:
                     execute_piece, spec, list(texts[start:start + piece]), start // size)
             with self._store.transaction() as conn:
                 jobstore.add_chunks(conn, job.id, result.chunks, result.outputs, result.worker,
-                                    utcnow())
+                                    utcnow(), driver=self._replica)
             self._metrics.executed("job", chunks=len(result.chunks),
                                    texts=min(piece, len(texts) - start))
             manifests[start] = result.manifest
@@ -143,9 +145,10 @@ class LocalRunner:
 class RemoteRunner:
     """Work items in the database, leased by ``cyberian worker`` processes."""
 
-    def __init__(self, store: Store, metrics: ServerMetrics) -> None:
+    def __init__(self, store: Store, metrics: ServerMetrics, replica: str) -> None:
         self._store = store
         self._metrics = metrics
+        self._replica = replica
 
     async def execute(self, job: JobRecord, spec: Spec, texts: Sequence[str]) -> dict[str, Any]:
         """Queue the job's pieces (unless queued before) and wait until all are done."""
@@ -154,7 +157,7 @@ class RemoteRunner:
             runs = [(first, min(per_item, job.chunk_count - first))
                     for first in range(0, job.chunk_count, per_item)]
             with self._store.transaction() as conn:
-                jobstore.restart_execution(conn, job.id, utcnow())
+                jobstore.restart_execution(conn, job.id, utcnow(), driver=self._replica)
                 work.enqueue(conn, job.id, "executor", runs, utcnow())
         items = await self._finished(job, "executor", spec)
         return items[0].manifest or {}

@@ -23,6 +23,7 @@ from ..signing import (
     load_signing_key,
     save_signing_key,
 )
+from .config import ConfigError
 from .store import Store
 from .store import signing_keys as published
 
@@ -54,8 +55,14 @@ def create_key_file(keys_dir: Path, prefix: str,
 
 def load_key_file(keys_dir: Path, prefix: str, keyid: str) -> SigningKey:
     """The key ``<keys_dir>/<prefix><keyid>.pem`` (a warning if others may read it); it must
-    be the key ``keyid``."""
+    be the key ``keyid``. A missing file -- the database names a key this replica does not
+    hold -- is a :class:`~cyberian.server.config.ConfigError` saying where to look."""
     path = _key_path(keys_dir, prefix, keyid)
+    if not path.is_file():
+        raise ConfigError(
+            f"the database names the key {keyid}, but {path} does not exist: replicas of one "
+            "verifier share one keys folder (point --keys-dir / keys_dir at the folder that "
+            f"holds {path.name})")
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         _log.warning("key file %s is readable by others (mode %o); chmod 600 it",

@@ -49,8 +49,11 @@ class TransparencyLog:
         returns the origin."""
         record = logstore.log_key(self._store)
         if record is None:
-            record = self._create(now)
-            _log.info("created the transparency log %s (key %s)", record.origin, record.keyid)
+            created = self._create(now)
+            _log.info("created the transparency log %s (key %s)", created.origin,
+                      created.keyid)
+            # replicas starting at once may each create one: the first published wins
+            record = logstore.log_key(self._store) or created
         if self._wanted_origin is not None and self._wanted_origin != record.origin:
             raise ConfigError(
                 f"log_origin {self._wanted_origin!r} differs from this data dir's log origin "

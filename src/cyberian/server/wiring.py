@@ -17,6 +17,7 @@ import shutil
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from ..models.cache import ModelCache
 from ..spec import SpecLimits
@@ -79,6 +80,14 @@ class Services:
     """A remote worker whose last heartbeat is older than this counts as gone."""
 
 
+def _staging_folder(settings: Settings, replica: str) -> Path:
+    """Where uploads and builds are staged: beside the model store (a rename moves a file
+    in), one folder per replica (wiped at its start, so no replica wipes another's)."""
+    if settings.models_dir is None:
+        return settings.data_dir / "tmp"
+    return settings.models_dir / f".staging-{replica}"
+
+
 def _warn_faults() -> None:
     faults = faults_from_env()
     if faults is not None:
@@ -107,8 +116,10 @@ async def start_services(settings: Settings, stack: AsyncExitStack,
     _log.info("receipts are signed with key %s", signer.ensure(utcnow()))
     log = TransparencyLog(settings.key_folder, store, settings.log_origin)
     _log.info("transparency log %s", log.ensure(utcnow()))
-    shutil.rmtree(data / "tmp", ignore_errors=True)
-    files = ModelFiles(data / "models", data / "tmp", cache=ModelCache.default())
+    replica = replica_id(data)
+    staging = _staging_folder(settings, replica)
+    shutil.rmtree(staging, ignore_errors=True)
+    files = ModelFiles(settings.model_folder, staging, cache=ModelCache.default())
     catalog = Catalog.seed(settings.specs_dir, files)
     pool = WorkerPool(executors=settings.workers, threads=settings.worker_threads,
                       preload=catalog.specs(), on_restart=metrics.worker_restarted)
@@ -118,15 +129,15 @@ async def start_services(settings: Settings, stack: AsyncExitStack,
         max_bytes=settings.max_spec_bytes, max_aliases=settings.max_spec_aliases,
         max_depth=settings.max_spec_depth))
     limits = RequestLimits.from_settings(settings)
-    replica = replica_id(data)
     quotas = QuotaBook(store, settings.tiers, replica=replica,
                        lease_seconds=settings.lease_seconds)
     events = JobEvents()
     imported = import_job_files(store, data / "jobs")
     if imported:
         _log.info("moved the files of %d jobs into the database", imported)
-    runner: ChunkRunner = (RemoteRunner(store, metrics) if settings.job_workers == "remote"
-                           else LocalRunner(store, pool, metrics))
+    runner: ChunkRunner = (RemoteRunner(store, metrics, replica)
+                           if settings.job_workers == "remote"
+                           else LocalRunner(store, pool, metrics, replica))
     pipeline = Pipeline(store=store, resolver=resolver, runner=runner, signer=signer,
                         events=events, replica=replica, data_dir=data, metrics=metrics)
     jobs = JobManager(store=store, resolver=resolver, quotas=quotas, pipeline=pipeline,

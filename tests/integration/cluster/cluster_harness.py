@@ -31,14 +31,17 @@ class Worker:
     role: str
     log_path: Path
     process: subprocess.Popen[bytes]
+    ended: bool = False  # stopped or killed on purpose
 
     def kill(self) -> None:
         """``kill -9`` the worker."""
+        self.ended = True
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(20)
 
     def stop(self) -> None:
         """SIGTERM (it finishes the item in hand), then make sure nothing is left."""
+        self.ended = True
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -62,18 +65,19 @@ class Deployment:
     replicas: list[LiveServer] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
 
-    def replica(self, env: Mapping[str, str] | None = None) -> LiveServer:
+    def replica(self, env: Mapping[str, str] | None = None,
+                args: tuple[str, ...] = ()) -> LiveServer:
         """Start one more replica."""
         index = len(self.replicas)
         server = LiveServer(self.root / f"replica{index}", self.catalog_dir, dict(env or {}),
                             ("--workers", "1", "--keys-dir", str(self.root / "keys"),
-                             "--job-workers", "remote", "--config", str(self.config)),
+                             "--job-workers", "remote", "--config", str(self.config), *args),
                             self.root / f"replica{index}.log", self.database)
         self.replicas.append(server.start())
         return server
 
     def worker(self, role: str, env: Mapping[str, str] | None = None,
-               lease_seconds: float = 2.0) -> Worker:
+               lease_seconds: float = 2.0, args: tuple[str, ...] = ()) -> Worker:
         """Start one more worker of ``role``."""
         index = len(self.workers)
         log_path = self.root / f"worker{index}-{role}.log"
@@ -81,7 +85,8 @@ class Deployment:
             process = subprocess.Popen(
                 [sys.executable, "-m", "cyberian.cli", "worker", "--database", self.database,
                  "--role", role, "--data-dir", str(self.root / f"worker{index}"),
-                 "--specs-dir", str(self.catalog_dir), "--lease-seconds", str(lease_seconds)],
+                 "--specs-dir", str(self.catalog_dir), "--lease-seconds", str(lease_seconds),
+                 *args],
                 stdout=log, stderr=subprocess.STDOUT, env=_clean_env(dict(env or {})),
                 start_new_session=True)
         worker = Worker(role, log_path, process)
@@ -108,7 +113,7 @@ class Deployment:
             if len(ids) >= count:
                 return ids
             for worker in self.workers:
-                if worker.process.poll() is not None:
+                if not worker.ended and worker.process.poll() is not None:
                     raise RuntimeError(f"a worker exited:\n{worker.log()}")
             time.sleep(0.1)
         raise AssertionError(f"only {len(ids)} of {count} workers registered")

@@ -15,6 +15,7 @@ import pytest
 from cluster_harness import Deployment, deployment
 from server_harness import texts, wait_settled
 
+from cyberian.models.tiny import build_tiny_model
 from cyberian.prover import Prover
 from cyberian.receipts import verify_receipt
 from cyberian.signing import parse_keys_document
@@ -209,3 +210,45 @@ def test_kill_9_of_a_replica_mid_request_loses_nothing_and_charges_once(
         while client.get("/account").json()["chunks_reserved"]:
             assert time.monotonic() < deadline
             time.sleep(0.2)
+
+
+def test_an_upload_to_one_replica_runs_on_the_other_through_a_shared_model_store(
+        tmp_path: Path, postgres_cluster: TemporaryCluster, catalog_dir: Path) -> None:
+    shared = ("--models-dir", str(tmp_path / "models"))
+    onnx = build_tiny_model(tmp_path / "upload", seed=1).model_path.read_bytes()
+    with deployment(tmp_path / "d", postgres_cluster.create_database(), catalog_dir,
+                    CONFIG) as made:
+        first, second = made.replica(args=shared), made.replica(args=shared)
+        made.worker("executor", args=shared)
+        made.worker("replayer")  # its own store: it must not see the upload
+        made.wait_for_workers(2)
+        account = _account(made)
+        uploaded = first.client(account).post(
+            "/models/upload", content=onnx, headers={"Content-Type": "application/octet-stream"},
+            params={"name": "shared-tiny", "output_dimensions": 32, "tokenizer": "tiny"})
+        assert uploaded.status_code == 201, uploaded.text
+        sha = hashlib.sha256(onnx).hexdigest()
+        assert (tmp_path / "models" / sha).read_bytes() == onnx
+        assert not (first.data_dir / "models").exists()
+        client = second.client(account)
+        job = client.post("/jobs", json={"model": uploaded.json()["model_id"],
+                                         "inputs": texts(8, "upload")}).json()
+        final = wait_settled(client, job["id"], timeout=60)
+        # the executor reached the upload through the shared store; the replayer, with a
+        # store of its own, does not hold it and says so: the job fails, naming the file
+        assert final["status"] == "FAILED", final
+        assert sha in final["error"]
+        assert "share the models folder" in final["error"]
+        assert made.query("SELECT COUNT(*) FROM chunks WHERE job_id = ? AND executed_by "
+                          "IS NOT NULL", (job["id"],)) == [(2,)]
+        assert client.get("/account").json()["chunks_consumed_period"] == 0
+        made.workers[1].stop()  # the replayer without the upload leaves
+        made.worker("replayer", args=shared)
+        made.wait_for_workers(3)
+        again = client.post("/jobs", json={"model": uploaded.json()["model_id"],
+                                           "inputs": texts(8, "upload again")}).json()
+        final = wait_settled(first.client(account), again["id"], timeout=60)
+        assert final["status"] == "SETTLED", final
+        newest = made.query("SELECT id FROM workers ORDER BY started_at DESC LIMIT 1")[0][0]
+        assert made.query("SELECT DISTINCT replayed_by FROM chunks WHERE job_id = ? AND "
+                          "replayed_by IS NOT NULL", (again["id"],)) == [(newest,)]

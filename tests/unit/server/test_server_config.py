@@ -120,3 +120,20 @@ def test_the_metrics_token_never_shows() -> None:
 def test_bad_metrics_settings_are_config_errors(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(environ=env)
+
+
+def test_the_database_url_is_a_secret_and_must_be_postgresql(tmp_path: Path) -> None:
+    url = "postgresql://cyberian:pw-never-shown@db.example/cyberian"
+    settings = load_settings(environ={"CYBERIAN_DATABASE": url}, data_dir=tmp_path)
+    assert settings.store_location == url
+    assert "pw-never-shown" not in repr(settings)
+    assert "pw-never-shown" not in str(settings.model_dump())
+    assert load_settings(environ={}, data_dir=tmp_path).store_location == (
+        tmp_path / "cyberian.db")
+    with pytest.raises(ConfigError, match="database: .*postgresql://"):
+        load_settings(environ={}, database="mysql://x@y/z")
+    moved = load_settings(environ={}, data_dir=tmp_path, keys_dir=tmp_path / "secret",
+                          models_dir=tmp_path / "shared", job_workers="remote")
+    assert (moved.key_folder, moved.model_folder) == (tmp_path / "secret", tmp_path / "shared")
+    with pytest.raises(ConfigError, match="job_workers"):
+        load_settings(environ={}, job_workers="elsewhere")

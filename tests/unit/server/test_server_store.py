@@ -195,3 +195,12 @@ def test_sql_translation_and_url_redaction() -> None:
     assert redact_url("postgresql://u:s3cret@db.example:5433/x") == (
         "postgresql://u:***@db.example:5433/x")
     assert redact_url("postgresql://u@h/x") == "postgresql://u@h/x"
+
+
+def test_an_unreachable_database_is_named_without_its_password() -> None:
+    with pytest.raises(ConnectionError) as refused:
+        open_store("postgresql://cyberian:s3cret-pw@127.0.0.1:1/nowhere", timeout=2.0)
+    message = str(refused.value)
+    assert "postgresql://cyberian:***@127.0.0.1:1/nowhere" in message
+    assert "s3cret-pw" not in message
+    assert "s3cret-pw" not in repr(refused.value)

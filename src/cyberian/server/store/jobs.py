@@ -30,6 +30,7 @@ __all__ = [
     "OPEN_STATES",
     "TERMINAL_STATES",
     "JobRecord",
+    "NotDriverError",
     "add_chunks",
     "adopt_jobs",
     "chunk_commitments",
@@ -60,6 +61,10 @@ __all__ = [
 OPEN_STATES: Final = ("EXECUTING", "PROVING")
 TERMINAL_STATES: Final = ("SETTLED", "FAILED", "REFUNDED")
 Kind = Literal["job", "vaas"]
+
+
+class NotDriverError(RuntimeError):
+    """Another replica drives the job now: this one must leave it alone."""
 
 
 @dataclass(frozen=True)
@@ -236,24 +241,39 @@ def chunks_used_in(conn: Connection, account_id: str, *, period_start: datetime,
     return int(row[0]), int(row[1])
 
 
-def restart_execution(conn: Connection, job_id: str, now: datetime) -> None:
-    """Forget partial execution results (a resumed job re-executes from its inputs)."""
+def restart_execution(conn: Connection, job_id: str, now: datetime, *, driver: str) -> None:
+    """Forget partial execution results (a resumed job re-executes from its inputs); only
+    the job's ``driver`` may (:class:`NotDriverError`)."""
+    _as_driver(conn, "UPDATE jobs SET chunks_done = 0, updated_at = ? WHERE id = ? "
+                     "AND status = 'EXECUTING' AND driver = ?", (iso(now), job_id, driver))
     conn.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
-    conn.execute("UPDATE jobs SET chunks_done = 0, updated_at = ? WHERE id = ? "
-                 "AND status = 'EXECUTING'", (iso(now), job_id))
+
+
+def _as_driver(conn: Connection, sql: str, params: Sequence[Any]) -> None:
+    """Run an update of one job row that holds only for its driver (the row stays locked
+    until the transaction ends); :class:`NotDriverError` when it changed nothing."""
+    if conn.execute(sql, params).rowcount != 1:
+        raise NotDriverError("this replica no longer drives the job")
 
 
 def add_chunks(conn: Connection, job_id: str, chunks: Sequence[ChunkCommitment],
-               outputs: Sequence[bytes], executed_by: str, now: datetime) -> None:
+               outputs: Sequence[bytes], executed_by: str, now: datetime, *,
+               driver: str | None = None) -> None:
     """Record the executor's commitments and output rows of some chunks (``outputs[i]``
-    belongs to ``chunks[i]``) and advance ``chunks_done``."""
+    belongs to ``chunks[i]``) and advance ``chunks_done``; with ``driver``, only while that
+    replica drives the job (:class:`NotDriverError`; a remote worker's guard is its lease)."""
+    if driver is not None:
+        _as_driver(conn, "UPDATE jobs SET chunks_done = chunks_done + ?, updated_at = ? "
+                         "WHERE id = ? AND status = 'EXECUTING' AND driver = ?",
+                   (len(chunks), iso(now), job_id, driver))
     conn.executemany(
         "INSERT INTO chunks (job_id, idx, input_commitment, output_commitment, output, "
         "executed_by) VALUES (?, ?, ?, ?, ?, ?)",
         [(job_id, c.index, c.input_commitment, c.output_commitment, output, executed_by)
          for c, output in zip(chunks, outputs, strict=True)])
-    conn.execute("UPDATE jobs SET chunks_done = chunks_done + ?, updated_at = ? WHERE id = ? "
-                 "AND status = 'EXECUTING'", (len(chunks), iso(now), job_id))
+    if driver is None:
+        conn.execute("UPDATE jobs SET chunks_done = chunks_done + ?, updated_at = ? "
+                     "WHERE id = ? AND status = 'EXECUTING'", (len(chunks), iso(now), job_id))
 
 
 def chunk_commitments(store: Store, job_id: str) -> list[ChunkCommitment]:
@@ -264,13 +284,15 @@ def chunk_commitments(store: Store, job_id: str) -> list[ChunkCommitment]:
 
 
 def mark_proving(conn: Connection, job_id: str, *, roots: tuple[str, str],
-                 sampled: Sequence[int], executor_env: Mapping[str, Any], now: datetime) -> None:
-    """Fix the roots and the drawn sample; the job moves to PROVING."""
-    conn.execute("UPDATE jobs SET status = 'PROVING', input_root = ?, output_root = ?, "
-                 "sampled = ?, executor_env = ?, updated_at = ? WHERE id = ? "
-                 "AND status = 'EXECUTING'",
-                 (roots[0], roots[1], json.dumps(list(sampled)), json.dumps(executor_env),
-                  iso(now), job_id))
+                 sampled: Sequence[int], executor_env: Mapping[str, Any], now: datetime,
+                 driver: str) -> None:
+    """Fix the roots and the drawn sample; the job moves to PROVING (only its ``driver``
+    moves it: :class:`NotDriverError`)."""
+    _as_driver(conn, "UPDATE jobs SET status = 'PROVING', input_root = ?, output_root = ?, "
+                     "sampled = ?, executor_env = ?, updated_at = ? WHERE id = ? "
+                     "AND status = 'EXECUTING' AND driver = ?",
+               (roots[0], roots[1], json.dumps(list(sampled)), json.dumps(executor_env),
+                iso(now), job_id, driver))
     conn.executemany("UPDATE chunks SET sampled = 1 WHERE job_id = ? AND idx = ?",
                      [(job_id, index) for index in sampled])
 

@@ -9,7 +9,8 @@ logs a loud warning at startup when it is set. Directives, comma-separated:
   commitment it reports), so the replay of that chunk disagrees and the job
   ends REFUNDED (when the chunk is sampled; use ``sample_rate: 1.0``).
 * ``slow-chunk:<seconds>`` -- the executor and the replayer sleep this long
-  per chunk, so a job stays in flight long enough to kill the server mid-job.
+  per chunk (and per ``/verify`` block), so a job or a request stays in flight
+  long enough to kill the server mid-way.
 """
 
 from __future__ import annotations

@@ -280,6 +280,7 @@ def commit_blocks(spec: Spec, groups: Sequence[tuple[Sequence[str], int]]) -> Bl
     for (texts, block), committer in zip(groups, committers, strict=True):
         inputs = [input_commitment(texts[a:b]) for a, b in chunk_bounds(len(texts), block)]
         results.append(tuple(zip(inputs, committer.commitments(), strict=True)))
+    _slow(sum(len(result) for result in results))
     return BlocksResult(tuple(results), _manifest(prover))
 
 
