@@ -130,7 +130,7 @@ def test_the_database_url_is_a_secret_and_must_be_postgresql(tmp_path: Path) -> 
     assert "pw-never-shown" not in str(settings.model_dump())
     assert load_settings(environ={}, data_dir=tmp_path).store_location == (
         tmp_path / "cyberian.db")
-    with pytest.raises(ConfigError, match="database: .*postgresql://"):
+    with pytest.raises(ConfigError, match=r"database: .*postgresql://"):
         load_settings(environ={}, database="mysql://x@y/z")
     moved = load_settings(environ={}, data_dir=tmp_path, keys_dir=tmp_path / "secret",
                           models_dir=tmp_path / "shared", job_workers="remote")
