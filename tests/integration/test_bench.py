@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -285,6 +286,34 @@ def test_vaas_quick_report(tiny_spec_path: Path, tmp_path: Path) -> None:
         report["verify_texts_per_second"] / report["in_process_texts_per_second"])
     assert 0 < report["latency_p50"] <= report["latency_p99"] <= report["latency_max"]
     assert "of the in-process prover" in result.stdout
+
+
+def test_vaas_scaling_measures_both_backends_with_one_and_two_workers(
+        tiny_spec_path: Path, tmp_path: Path, postgres_cluster: Any) -> None:
+    out = tmp_path / "scaling.json"
+    result = CliRunner().invoke(main, [
+        "bench", "vaas", str(tiny_spec_path), "--quick", "--scaling", "--clients", "4",
+        "--block", "16", "--database", postgres_cluster.url(), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    rows = {(row["backend"], row["workers"]): row for row in report["rows"]}
+    assert sorted(rows) == [("postgresql", 1), ("postgresql", 2), ("sqlite", 1), ("sqlite", 2)]
+    assert all(row["texts_per_second"] > 0 and row["failures"] == [] for row in rows.values())
+    ratios = report["ratios"]
+    assert ratios["postgresql_2_over_1"] == pytest.approx(
+        rows["postgresql", 2]["texts_per_second"] / rows["postgresql", 1]["texts_per_second"])
+    assert ratios["postgresql_over_sqlite_1"] == pytest.approx(
+        rows["postgresql", 1]["texts_per_second"] / rows["sqlite", 1]["texts_per_second"])
+    assert report["postgresql"].startswith("the server at postgresql://postgres@127.0.0.1")
+    assert report["machine"]["logical_cpus"] >= 1
+    assert "| postgresql | 2 |" in result.stdout
+    # the databases the run made are gone again
+    import psycopg
+
+    with psycopg.connect(postgres_cluster.url()) as conn:
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE "
+                            "'cyberian_bench_%'").fetchall()
+    assert left == []
 
 
 def test_verify_overhead_quick_report(tiny_spec_path: Path, tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ class EmbeddedVerifier:
         return f"EmbeddedVerifier(url={self.url!r}, data_dir={str(self.data_dir)!r})"
 
 
-def _account_key(data_dir: Path) -> str:
+def _account_key(data_dir: Path, database: str | None) -> str:
     """The local enterprise account's key, created on first use."""
     from ..server.accounts import create_account  # noqa: PLC0415
     from ..server.timeutil import utcnow  # noqa: PLC0415
@@ -66,7 +66,7 @@ def _account_key(data_dir: Path) -> str:
     key_file = data_dir / _KEY_FILE
     if key_file.is_file():
         return key_file.read_text(encoding="ascii").strip()
-    settings, store = open_store(data_dir, None)
+    settings, store = open_store(data_dir, None, database)
     try:
         _, _, secret = create_account(store, "enterprise", now=utcnow(),
                                       trial_days=settings.tiers["trial"].period_days,
@@ -100,7 +100,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def embedded_verifier(
     spec: Spec, *, threads: int | None = None, workers: int = 1, data_dir: Path | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, database: str | None = None,
 ) -> Iterator[Callable[[], EmbeddedVerifier]]:
     """Start the real server for ``spec`` on 127.0.0.1, and stop it when the block exits.
 
@@ -110,6 +110,8 @@ def embedded_verifier(
     caller can prove locally while the verifier boots. A background thread
     watches for readiness, so ``started_seconds`` is the real boot time even
     when nobody was waiting. ``progress`` is told, in one line, that it starts.
+    ``database``: a ``postgresql://`` URL for the server (default: the SQLite
+    file of its data dir; the benchmarks use it).
     """
     started = time.perf_counter()
     data_dir = data_dir or cache_dir("embedded-verifier")
@@ -118,7 +120,7 @@ def embedded_verifier(
         first = "" if (data_dir / _KEY_FILE).is_file() else "; first run: making its account"
         progress(f"starting the embedded verifier on 127.0.0.1 in the background "
                  f"(data in {data_dir}{first})…")
-    key = _account_key(data_dir)
+    key = _account_key(data_dir, database)
     state = data_dir / "server.json"
     state.unlink(missing_ok=True)
     log_path = data_dir / "server.log"
@@ -126,7 +128,7 @@ def embedded_verifier(
         command = [sys.executable, "-m", "cyberian.cli", "serve", "--host", "127.0.0.1",
                    "--port", "0", "--data-dir", str(data_dir),
                    "--specs-dir", str(_catalog(spec, Path(catalog))), "--no-registration",
-                   "--workers", str(workers)]
+                   "--workers", str(workers), *(("--database", database) if database else ())]
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("CYBERIAN_") or k == _CACHE_ENV}  # the same model cache
         env["CYBERIAN_WORKER_THREADS"] = str(threads or int(spec.runtime["intra_op_threads"]))

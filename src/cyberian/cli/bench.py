@@ -213,20 +213,42 @@ def _golden_check(spec: Spec, texts: list[str], golden: Path | None,
               help="Executor processes of the server under test.")
 @click.option("--worker-threads", type=click.IntRange(1, 256), default=1, show_default=True)
 @click.option("--quick", is_flag=True, help="64 texts: a smoke test.")
+@click.option("--scaling", is_flag=True,
+              help="Measure SQLite and PostgreSQL, each with 1 and 2 executor processes, in "
+                   "one run (--workers is then ignored).")
+@click.option("--database", metavar="URL",
+              help="With --scaling: a PostgreSQL server where the benchmark may CREATE "
+                   "DATABASE [default: a throwaway cluster in a temp dir].")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
 def vaas(spec_file: Path, texts_file: Path | None, clients: int, block: int, workers: int,
-         worker_threads: int, quick: bool, json_out: Path | None) -> None:
+         worker_threads: int, quick: bool, scaling: bool, database: str | None,
+         json_out: Path | None) -> None:
     """Sustained POST /verify throughput with concurrent clients vs the in-process prover."""
-    from ..bench.vaas import render_vaas, run_vaas  # noqa: PLC0415
+    from ..bench.vaas import render_scaling, render_vaas, run_scaling, run_vaas  # noqa: PLC0415
     from ..models.build import ensure_model_files  # noqa: PLC0415
     from ..spec import load_spec  # noqa: PLC0415
 
     spec = load_spec(spec_file)
     ensure_model_files(spec)
     texts = _texts(texts_file, False, None)[: 64 if quick else None]
+
+    def log(message: str) -> None:
+        click.echo(f"... {message}", err=True)
+
+    if scaling:
+        scaled = run_scaling(spec, texts, clients=clients, block=block,
+                             worker_threads=worker_threads, database=database, log=log)
+        click.echo(render_scaling(scaled))
+        if json_out is not None:
+            json_out.write_text(json.dumps(scaled.as_dict(), indent=2) + "\n",
+                                encoding="utf-8")
+        if scaled.failures:
+            raise SystemExit(1)
+        return
+    if database is not None:
+        raise click.UsageError("--database goes with --scaling")
     report = run_vaas(spec, texts, clients=clients, block=block, workers=workers,
-                      worker_threads=worker_threads,
-                      log=lambda m: click.echo(f"... {m}", err=True))
+                      worker_threads=worker_threads, log=log)
     click.echo(render_vaas(report))
     if json_out is not None:
         json_out.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
