@@ -86,6 +86,11 @@ def test_results_show_every_chunk_and_the_sample(server: LiveServer) -> None:
         assert chunk["output_commitment"] == committed["output_commitment"]
         assert chunk["status"] == ("VERIFIED" if chunk["sampled"] else "COMMITTED")
         assert chunk["replay_match"] == (True if chunk["sampled"] else None)
+        # who executed and who replayed each chunk: the receipt's worker sessions
+        assert chunk["executed_by"] == receipt["environment"]["executor"]["worker"]["session"]
+        assert chunk["replayed_by"] == (
+            receipt["environment"]["replayer"]["worker"]["session"] if chunk["sampled"] else None)
+        assert chunk["executed_by"] != receipt["environment"]["replayer"]["worker"]["session"]
 
 
 def test_spec_dialect_settles_and_ignores_file_paths(server: LiveServer, tiny: Spec,

@@ -398,20 +398,23 @@ def finish(conn: Connection, job_id: str, status: Literal["FAILED", "REFUNDED"],
 def chunk_results(store: Store, job: JobRecord) -> list[dict[str, Any]]:
     """The ``GET /jobs/{id}/results`` entries, one per chunk (PENDING until executed)."""
     rows = {row["idx"]: row for row in store.query(
-        "SELECT * FROM chunks WHERE job_id = ? ORDER BY idx", (job.id,))}
+        "SELECT idx, input_commitment, output_commitment, sampled, replay_match, executed_by, "
+        "replayed_by FROM chunks WHERE job_id = ? ORDER BY idx", (job.id,))}
     results = []
     for index in range(job.chunk_count):
         row = rows.get(index)
         if row is None:
             results.append({"index": index, "status": "PENDING", "input_commitment": None,
-                            "output_commitment": None, "sampled": False, "replay_match": None})
+                            "output_commitment": None, "sampled": False, "replay_match": None,
+                            "executed_by": None, "replayed_by": None})
             continue
         match = None if row["replay_match"] is None else bool(row["replay_match"])
         status = {None: "COMMITTED", True: "VERIFIED", False: "MISMATCH"}[match]
         results.append({"index": index, "status": status,
                         "input_commitment": row["input_commitment"],
                         "output_commitment": row["output_commitment"],
-                        "sampled": bool(row["sampled"]), "replay_match": match})
+                        "sampled": bool(row["sampled"]), "replay_match": match,
+                        "executed_by": row["executed_by"], "replayed_by": row["replayed_by"]})
     return results
 
 
