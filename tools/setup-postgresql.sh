@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL server binaries (initdb, pg_ctl, postgres) are installed
-# for the PostgreSQL tests (tests/postgres_cluster.py starts a throwaway
-# cluster of its own per test session; the `postgres_cluster` fixture).
+# for the PostgreSQL tests and `cyberian bench vaas --scaling`
+# (cyberian.bench.postgres starts a throwaway cluster of its own).
 #
 # Usage (non-interactive, safe to repeat):
 #   tools/setup-postgresql.sh

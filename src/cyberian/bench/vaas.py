@@ -233,7 +233,8 @@ def run_scaling(spec: Spec, texts: Sequence[str], *, clients: int = 8, block: in
     log("commitments of the request stream (in-process prover)")
     blocks = _claimed_blocks(spec, texts, block)
     with _databases(database) as (new_database, where):
-        report = ScalingReport(len(texts), block, clients, worker_threads, cpu_info(), where)
+        machine = {**cpu_info(), "cpu_class": cpu_class()}
+        report = ScalingReport(len(texts), block, clients, worker_threads, machine, where)
         for backend in ("sqlite", "postgresql"):
             for workers in (1, 2):
                 log(f"{backend}, {workers} executor process(es)")
@@ -253,7 +254,7 @@ def render_scaling(report: ScalingReport) -> str:
         f"/verify scaling: {report.texts} texts in requests of {report.block} from "
         f"{report.clients} concurrent clients; executors x {report.worker_threads} "
         f"thread(s). CPU: {machine.get('model')} ({machine.get('logical_cpus')} logical "
-        f"CPUs, class {cpu_class()}). PostgreSQL: {report.postgresql}.",
+        f"CPUs, class {machine.get('cpu_class')}). PostgreSQL: {report.postgresql}.",
         "",
         "| backend | executor processes | texts/s | p50 s | p99 s | failed |",
         "|---|---:|---:|---:|---:|---:|",

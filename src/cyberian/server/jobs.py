@@ -53,7 +53,8 @@ _STATUS_POLL: Final = 0.5  # a job driven by another replica: how often a long p
 
 
 class JobManager:
-    """Accepts jobs, runs each in a task, answers waits, resumes open jobs at startup."""
+    """Accepts jobs, drives each in a task, answers waits, adopts open jobs (its own at
+    startup, and those of replicas whose claim expired)."""
 
     def __init__(self, *, store: Store, resolver: ModelResolver, quotas: QuotaBook,
                  pipeline: Pipeline, events: JobEvents, limits: RequestLimits,
