@@ -54,10 +54,6 @@ class _Abandoned(Exception):  # noqa: N818 - a state, not an error
     """A resumed job cannot run any more (inputs or model files are gone)."""
 
 
-class _NotDriver(Exception):  # noqa: N818 - a state, not an error
-    """Another replica drives the job now."""
-
-
 class Pipeline:
     """Runs jobs through execution, sampling, replay and settlement."""
 
@@ -85,7 +81,7 @@ class Pipeline:
             await self._prove(job_id, spec, texts)
         except asyncio.CancelledError:
             raise  # shutting down: the job stays open and resumes at the next start
-        except (_NotDriver, NotDriverError):
+        except NotDriverError:
             _log.info("job %s: another replica drives it now; leaving it", job_id)
         except _Abandoned as exc:
             self._end(job_id, "REFUNDED", f"abandoned: {exc}")
@@ -116,7 +112,7 @@ class Pipeline:
 
     def _check_driver(self, job_id: str) -> None:
         if not jobstore.is_driver(self._store, job_id, self._replica):
-            raise _NotDriver
+            raise NotDriverError("this replica no longer drives the job")
 
     async def _execute(self, job: JobRecord, spec: Spec, texts: Sequence[str]) -> None:
         manifest = await self._runner.execute(job, spec, texts)

@@ -102,10 +102,9 @@ class Store(ABC):
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         """All rows of a read."""
 
+    @abstractmethod
     def query_one(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a read, or ``None``."""
-        rows = self.query(sql, params)
-        return rows[0] if rows else None
 
     def execute(self, sql: str, params: Params = ()) -> int:
         """One write statement in its own transaction; returns the number of rows changed."""

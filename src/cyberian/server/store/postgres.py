@@ -146,6 +146,14 @@ class PostgresStore(Store):
             return list(conn.execute(translate(sql) if bound is not None else sql,
                                      bound).fetchall())
 
+    def query_one(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of a read, or ``None`` (the rest is never fetched)."""
+        bound = _params(params)
+        with self._pool.connection() as conn:
+            row: Row | None = conn.execute(translate(sql) if bound is not None else sql,
+                                           bound).fetchone()
+            return row
+
     def close(self) -> None:
         """Close every pooled connection."""
         self._pool.close()

@@ -96,6 +96,12 @@ class SqliteStore(Store):
             rows: list[Row] = self._conn.execute(sql, params).fetchall()
             return rows
 
+    def query_one(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of a read, or ``None`` (the rest is never fetched)."""
+        with self._guard:
+            row: Row | None = self._conn.execute(sql, params).fetchone()
+            return row
+
     def execute(self, sql: str, params: Params = ()) -> int:
         """One write statement in its own (implicit) transaction; the number of rows changed."""
         with self._guard:
