@@ -19,7 +19,7 @@ from .commitments import BlockCommitter, ChunkCommitment, chunk_count
 from .runtime import DEFAULT_MAX_BATCH_TOKENS, Rows, Runtime
 from .spec import Spec
 
-__all__ = ["ChunkResult", "Proof", "Prover"]
+__all__ = ["ChunkResult", "Proof", "Prover", "fold_chunks"]
 
 _WINDOW_TEXTS = 8192
 """Texts tokenised and run together (rounded up to whole chunks): the only window."""
@@ -124,33 +124,51 @@ class Prover:
         ``block_size`` adds per-block output commitments (the VaaS claim format);
         ``on_chunk`` sees every chunk as it completes (progress, streaming writes).
         """
-        whole = BlockCommitter()
-        blocks = BlockCommitter(block_size) if block_size else None
-        chunks: list[ChunkCommitment] = []
-        kept: list[Rows] = []
-        count = truncated = 0
-        for chunk in self.iter_chunks(texts):
-            whole.update(chunk.rows)
-            if blocks is not None:
-                blocks.update(chunk.rows)
-            chunks.append(chunk.commitment)
-            count += len(chunk.texts)
-            truncated += chunk.truncated
-            if keep_embeddings:
-                kept.append(chunk.rows)
-            if on_chunk is not None:
-                on_chunk(chunk)
-        embeddings = None
+        return fold_chunks(self.iter_chunks(texts), self.spec, self.manifest,
+                           keep_embeddings=keep_embeddings, block_size=block_size,
+                           on_chunk=on_chunk)
+
+
+def fold_chunks(results: Iterable[ChunkResult], spec: Spec, manifest: dict[str, Any], *,
+                keep_embeddings: bool = True, block_size: int | None = None,
+                on_chunk: Callable[[ChunkResult], None] | None = None) -> Proof:
+    """The :class:`Proof` of a whole input from its chunk results, given in input order.
+
+    The one place a run's commitments are folded, whichever engine computed
+    the chunks (this process, or a cluster's workers): the whole-output
+    commitment, the per-block commitments when ``block_size`` is given, and
+    the kept rows when ``keep_embeddings``. ``on_chunk`` sees every chunk
+    as it is folded.
+    """
+    whole = BlockCommitter()
+    blocks = BlockCommitter(block_size) if block_size else None
+    chunks: list[ChunkCommitment] = []
+    kept: list[Rows] = []
+    count = truncated = 0
+    for chunk in results:
+        if chunk.index != len(chunks):
+            raise ValueError(f"chunk {chunk.index} arrived where chunk {len(chunks)} belongs")
+        whole.update(chunk.rows)
+        if blocks is not None:
+            blocks.update(chunk.rows)
+        chunks.append(chunk.commitment)
+        count += len(chunk.texts)
+        truncated += chunk.truncated
         if keep_embeddings:
-            embeddings = (np.concatenate(kept) if kept
-                          else np.empty((0, self.spec.dimensions), dtype=np.float32))
-        return Proof(
-            spec_hash=self.spec.spec_hash,
-            input_count=count,
-            chunks=tuple(chunks),
-            output_commitment=whole.commitments()[0],
-            manifest=self.manifest,
-            block_commitments=tuple(blocks.commitments()) if blocks else (),
-            embeddings=embeddings,
-            truncated_texts=truncated,
-        )
+            kept.append(chunk.rows)
+        if on_chunk is not None:
+            on_chunk(chunk)
+    embeddings = None
+    if keep_embeddings:
+        embeddings = (np.concatenate(kept) if kept
+                      else np.empty((0, spec.dimensions), dtype=np.float32))
+    return Proof(
+        spec_hash=spec.spec_hash,
+        input_count=count,
+        chunks=tuple(chunks),
+        output_commitment=whole.commitments()[0],
+        manifest=manifest,
+        block_commitments=tuple(blocks.commitments()) if blocks else (),
+        embeddings=embeddings,
+        truncated_texts=truncated,
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cyberian.exceptions import InputError
-from cyberian.inputs import parse_texts, read_texts
+from cyberian.inputs import TextFile, open_texts, parse_texts, read_texts
 
 
 def test_plain_lines(tmp_path: Path) -> None:
@@ -55,9 +55,51 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
         (b'{"text": 1' + b"0" * 5000 + b"}\n", True, "line 1 is not valid JSON"),
     ],
 )
-def test_bad_inputs_name_the_line(data: bytes, jsonl: bool, message: str) -> None:
+def test_bad_inputs_name_the_line(data: bytes, jsonl: bool, message: str,
+                                  tmp_path: Path) -> None:
     with pytest.raises(InputError, match=message):
         parse_texts(data, source="x", jsonl=jsonl)
+    path = tmp_path / ("t.jsonl" if jsonl else "t.txt")
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=message):  # when opened, before any text is read
+        open_texts(path)
+
+
+def test_a_bad_byte_is_named_by_its_offset_in_the_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_bytes("één\n".encode() + b"twee\ndr\xffie\n")
+    with pytest.raises(InputError, match=r"line 3 is not valid UTF-8 \(byte 0xff at offset 13\)"):
+        TextFile(path)
+
+
+def test_a_text_file_streams_what_read_texts_reads(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(f'{{"text": "text {i}\\n{i}"}}\n' for i in range(1000)),
+                    encoding="utf-8")
+    source = open_texts(path)
+    assert isinstance(source, TextFile)
+    assert len(source) == 1000
+    assert list(source) == read_texts(path) == [f"text {i}\n{i}" for i in range(1000)]
+    assert list(source) == list(source)  # read again, as often as asked
+    stream = iter(source)
+    assert next(stream) == "text 0\n0"  # lazily: one line read, not the file
+
+
+@pytest.mark.parametrize("change", ["append", "truncate"])
+def test_a_file_that_changes_between_reads_is_refused(tmp_path: Path, change: str) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text("a\nb\nc\n", encoding="utf-8")
+    source = TextFile(path)
+    path.write_text("a\nb\nc\nd\n" if change == "append" else "a\nb\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"changed while it was being read \(3 texts when"):
+        list(source)
+
+
+def test_standard_input_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"x\ny\n")))
+    source = open_texts("-")
+    assert len(source) == 2
+    assert list(source) == list(source) == ["x", "y"]
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from cyberian import prover as prover_module
 from cyberian.commitments import input_commitment, output_commitment
-from cyberian.prover import Prover
+from cyberian.prover import Prover, fold_chunks
 from cyberian.spec import Spec
 
 
@@ -133,3 +133,20 @@ def test_texts_cut_at_max_length_are_counted_not_committed(prover: Prover) -> No
     # counting changes no byte: the same commitment as rows embedded without it
     rows = prover.runtime.embed(items)
     assert proof.output_commitment == output_commitment(rows)
+
+
+def test_fold_chunks_makes_the_proof_from_chunks_in_input_order(prover: Prover,
+                                                                tiny_spec: Spec) -> None:
+    inputs = texts(11)
+    results = list(prover.iter_chunks(inputs))
+    folded = fold_chunks(iter(results), tiny_spec, prover.manifest, block_size=3)
+    proved = prover.prove(inputs, block_size=3)
+    assert (folded.chunks, folded.output_commitment, folded.block_commitments) == (
+        proved.chunks, proved.output_commitment, proved.block_commitments)
+    assert folded.embeddings is not None
+    assert proved.embeddings is not None
+    assert folded.embeddings.tobytes() == proved.embeddings.tobytes()
+    with pytest.raises(ValueError, match="chunk 1 arrived where chunk 0 belongs"):
+        fold_chunks(iter(results[1:]), tiny_spec, prover.manifest)
+    with pytest.raises(ValueError, match="chunk 2 arrived where chunk 1 belongs"):
+        fold_chunks(iter([results[0], results[2], results[1]]), tiny_spec, prover.manifest)

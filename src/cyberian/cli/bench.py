@@ -279,3 +279,39 @@ def verify_overhead(spec_file: Path, texts_file: Path | None, count: int, repeat
     click.echo(render_overhead(report))
     if json_out is not None:
         json_out.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+@group.command("ray")
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("texts_file", metavar="[TEXTS]", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--count", type=click.IntRange(1), default=2228, show_default=True,
+              help="How many texts (from TEXTS or the corpus).")
+@click.option("--repeats", type=click.IntRange(1, 10), default=3, show_default=True)
+@click.option("--quick", is_flag=True, help="64 texts, one round: a smoke test.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
+def ray_scaling(spec_file: Path, texts_file: Path | None, count: int, repeats: int,
+                quick: bool, json_out: Path | None) -> None:
+    """Texts/s on a local Ray cluster with 1 and 2 workers beside the local prover.
+
+    Needs the ray extra. Exits 1 if a Ray proof's commitments differ from the
+    local proof's.
+    """
+    from ..bench.ray_scaling import render_ray, run_ray  # noqa: PLC0415
+    from ..distributed.ray_prover import import_ray  # noqa: PLC0415
+    from ..models.build import ensure_model_files  # noqa: PLC0415
+    from ..spec import load_spec  # noqa: PLC0415
+
+    import_ray()
+    spec = load_spec(spec_file)
+    ensure_model_files(spec)
+    texts = _texts(texts_file, False, count)[: 64 if quick else count]
+    report = run_ray(spec, texts, repeats=1 if quick else repeats,
+                     log=lambda m: click.echo(f"... {m}", err=True))
+    click.echo(render_ray(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+    if report.failures:
+        click.echo(f"error: commitments differ from the local run: {', '.join(report.failures)}",
+                   err=True)
+        raise SystemExit(1)

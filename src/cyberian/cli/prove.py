@@ -34,6 +34,8 @@ from ..exceptions import CyberianError, InputError
 from ._common import CyberianCommand, fail
 
 if TYPE_CHECKING:
+    from ..distributed.ray_prover import RayProver
+    from ..inputs import TextSource
     from ..prover import ChunkResult, Proof, Prover
     from ..signing import SigningKey
     from ..spec import Spec
@@ -68,6 +70,10 @@ def _environment_line(manifest: dict[str, Any]) -> str:
             f"tokenizers {libs['tokenizers']}; {cpu['model']} "
             f"({cpu['isa_level']}, class {cpu['class']}); "
             f"{system['system']} {system['machine']}")
+    if "cluster" in manifest:
+        cluster = manifest["cluster"]
+        line += (f"; ray {cluster['version']}: {cluster['workers']} workers on "
+                 f"{cluster['hosts']} host{'s' if cluster['hosts'] != 1 else ''}")
     if "engine_drift" in manifest:
         line += f"; ENGINE DRIFT (spec pins {manifest['engine_drift']['pinned']})"
     return line
@@ -118,6 +124,14 @@ def _check_options(expect: str | None, golden: Path | None, write_golden: Path |
                    "(recorded in the manifest).")
 @click.option("--threads", type=click.IntRange(1, 256),
               help="Override runtime.intra_op_threads (speed only; the bytes do not change).")
+@click.option("--ray", "ray_address", metavar="[ADDRESS]", is_flag=False, flag_value="",
+              help="Run the chunks on a Ray cluster's workers (same commitments as a local "
+                   "run): ADDRESS as Ray takes it (auto, HOST:PORT, ray://HOST:PORT); "
+                   "alone, $RAY_ADDRESS or a new local Ray. Give it after TEXTS, or as "
+                   "--ray=ADDRESS. Needs pip install 'cyberian[ray]'.")
+@click.option("--ray-workers", type=click.IntRange(1, 4096), metavar="N",
+              help="Ray workers to start (default: as many as the cluster's CPUs hold, "
+                   "--threads CPUs each).")
 @click.option("--weights", type=click.Path(file_okay=False, path_type=Path),
               help="Folder with the source weights, if the model must be built offline.")
 @click.option("-q", "--quiet", is_flag=True,
@@ -125,8 +139,8 @@ def _check_options(expect: str | None, golden: Path | None, write_golden: Path |
 def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: Path | None,
          expect: str | None, golden: Path | None, write_golden: Path | None, verify: bool,
          server: str | None, receipt: Path | None, signing_key: Path | None,
-         allow_engine_drift: bool, threads: int | None, weights: Path | None,
-         quiet: bool) -> None:
+         allow_engine_drift: bool, threads: int | None, ray_address: str | None,
+         ray_workers: int | None, weights: Path | None, quiet: bool) -> None:
     """Embed TEXTS under the pinned SPEC and print the commitments.
 
     TEXTS is a UTF-8 file with one text per line, a .jsonl file with
@@ -134,12 +148,14 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     standard input.
     """
     from ..golden import compare_golden, load_golden  # noqa: PLC0415
-    from ..inputs import read_texts  # noqa: PLC0415
+    from ..inputs import open_texts  # noqa: PLC0415
     from ..models.build import ensure_model_files  # noqa: PLC0415
     from ..spec import load_spec  # noqa: PLC0415
     _check_options(expect, golden, write_golden, receipt, signing_key, verify, server)
+    if ray_workers is not None and ray_address is None:
+        raise click.UsageError("--ray-workers goes with --ray")
     spec = load_spec(spec_file)
-    texts = read_texts(texts_file)
+    texts = open_texts(texts_file)
     golden_doc = load_golden(golden) if golden is not None else None
     key = _load_key(signing_key) if signing_key is not None else None
     progress = _progress(quiet)
@@ -147,14 +163,16 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
     if built is not None and progress is not None:
         progress(f"built {built.model_path.name} and {built.tokenizer_path.name} "
                  "from the pinned weights (first use)")
-    prover = prover_for(spec, allow_engine_drift, threads)  # the one engine check
-    if verify and "engine_drift" in prover.manifest:
-        raise click.UsageError("--verify cannot certify a run under engine drift")
-    if verify:  # the HTTP client and the embedded server load only when asked for
-        from ._embedded import embedded_verifier  # noqa: PLC0415
-        from ._verify import Verifier, certify, remote_verifier  # noqa: PLC0415
-    remote = remote_verifier(server) if verify else None
     with contextlib.ExitStack() as stack:
+        prover = stack.enter_context(  # the one engine check
+            prover_for(spec, allow_engine_drift, threads, ray_address=ray_address,
+                       ray_workers=ray_workers, progress=progress))
+        if verify and "engine_drift" in prover.manifest:
+            raise click.UsageError("--verify cannot certify a run under engine drift")
+        if verify:  # the HTTP client and the embedded server load only when asked for
+            from ._embedded import embedded_verifier  # noqa: PLC0415
+            from ._verify import Verifier, certify, remote_verifier  # noqa: PLC0415
+        remote = remote_verifier(server) if verify else None
         wait_embedded = (stack.enter_context(embedded_verifier(spec, threads=threads,
                                                                progress=progress))
                          if verify and remote is None else None)
@@ -182,7 +200,7 @@ def main(spec_file: Path, texts_file: Path, out: Path | None, commitments_file: 
                     embedded = wait_embedded()
                     remote = Verifier(embedded.url, embedded.api_key, embedded)
                 assert remote is not None
-                certify(spec, texts, proof, remote, receipt, write=_write_staged_json,
+                certify(spec, list(texts), proof, remote, receipt, write=_write_staged_json,
                         prove_seconds=prove_seconds, kept=local, rows_path=out)
             except CyberianError as exc:
                 fail(f"{exc.message}; {local}" if local else exc.message, exc.exit_code)
@@ -201,22 +219,35 @@ def _local_proof_note(paths: list[Path | None]) -> str:
     return f"the local proof was kept in {names} (valid on its own, without a receipt)"
 
 
-def prover_for(spec: Spec, allow_engine_drift: bool, threads: int | None) -> Prover:
-    """The :class:`~cyberian.prover.Prover` that ``cyberian-prove`` runs ``spec`` with.
+@contextmanager
+def prover_for(spec: Spec, allow_engine_drift: bool, threads: int | None, *,
+               ray_address: str | None = None, ray_workers: int | None = None,
+               progress: Callable[[str], None] | None = None) -> Iterator[Prover | RayProver]:
+    """The prover that ``cyberian-prove`` runs ``spec`` with, open for the block.
 
-    Its runtime is the one place the installed ONNX Runtime is checked: it
-    raises :class:`~cyberian.exceptions.EngineDriftError` (one line, exit 2)
-    for another version unless ``allow_engine_drift``, and then records the
-    drift in its manifest. It runs ``threads`` intra-op threads (``None``:
-    the spec's ``runtime.intra_op_threads``).
+    A local :class:`~cyberian.prover.Prover`, or with ``ray_address`` (``""``:
+    Ray's default) a :class:`~cyberian.distributed.ray_prover.RayProver`
+    of ``ray_workers`` workers. The runtime is the one place the installed
+    ONNX Runtime is checked (on every Ray worker): it raises
+    :class:`~cyberian.exceptions.EngineDriftError` (one line, exit 2) for
+    another version unless ``allow_engine_drift``, and then records the drift
+    in the manifest. Each runs ``threads`` intra-op threads (``None``: the
+    spec's ``runtime.intra_op_threads``).
     """
-    from ..prover import Prover  # noqa: PLC0415
+    if ray_address is None:
+        from ..prover import Prover  # noqa: PLC0415
 
-    return Prover(spec, allow_engine_drift=allow_engine_drift, threads=threads)
+        yield Prover(spec, allow_engine_drift=allow_engine_drift, threads=threads)
+        return
+    from ..distributed.ray_prover import RayProver  # noqa: PLC0415
+
+    with RayProver(spec, address=ray_address or None, workers=ray_workers, threads=threads,
+                   allow_engine_drift=allow_engine_drift, progress=progress) as prover:
+        yield prover
 
 
-def _prove(prover: Prover, spec: Spec, texts: list[str], out: Path | None, *, keep: bool,
-           block_size: int | None, quiet: bool) -> tuple[Proof, list[ChunkResult]]:
+def _prove(prover: Prover | RayProver, spec: Spec, texts: TextSource, out: Path | None, *,
+           keep: bool, block_size: int | None, quiet: bool) -> tuple[Proof, list[ChunkResult]]:
     from tqdm import tqdm  # noqa: PLC0415
 
     chunks = chunk_count(len(texts), spec.chunk_size)
