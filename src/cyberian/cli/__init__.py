@@ -1,45 +1,21 @@
-"""The ``cyberian`` command: models, specs, keys, receipts, the log, the server, benchmarks.
+"""The command line: ``cyberian`` (:mod:`cyberian.cli.app`) and ``cyberian-prove`` (:mod:`.prove`).
 
-``cyberian-prove`` lives in :mod:`cyberian.cli.prove`. Each command group is
-its own module; heavy imports happen inside the commands, so ``--help`` is
-fast.
+This package imports nothing itself, so ``cyberian-prove`` does not pay for
+the ``cyberian`` command's groups (receipts, the server, benchmarks);
+``cyberian.cli.main`` is the ``cyberian`` group, loaded on first use.
 """
 
 from __future__ import annotations
 
-import click
-
-from .._version import __version__
-from ._common import CyberianGroup
+from typing import Any
 
 __all__ = ["main"]
 
 
-@click.group(cls=CyberianGroup)
-@click.version_option(__version__, prog_name="cyberian")
-def main() -> None:
-    """Self-hosted verified inference: build models, pin specs, sign and verify receipts,
-    run the verifier server and its remote workers."""
+def __getattr__(name: str) -> Any:
+    """``main``: the ``cyberian`` command group, imported when first asked for."""
+    if name == "main":
+        from .app import main  # noqa: PLC0415
 
-
-def _register() -> None:
-    from . import (  # noqa: PLC0415
-        accounts,
-        bench,
-        keys,
-        log,
-        models,
-        receipt,
-        serve,
-        spec,
-        worker,
-    )
-
-    for group in (models.group, spec.group, keys.group, receipt.group, log.group, bench.group,
-                  accounts.group):
-        main.add_command(group)
-    main.add_command(serve.command)
-    main.add_command(worker.command)
-
-
-_register()
+        return main
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
