@@ -72,8 +72,9 @@ def _environment_line(manifest: dict[str, Any]) -> str:
             f"{system['system']} {system['machine']}")
     if "cluster" in manifest:
         cluster = manifest["cluster"]
-        line += (f"; ray {cluster['version']}: {cluster['workers']} workers on "
-                 f"{cluster['hosts']} host{'s' if cluster['hosts'] != 1 else ''}")
+        workers, hosts = int(cluster["workers"]), int(cluster["hosts"])
+        line += (f"; ray {cluster['version']}: {workers} worker{'s' * (workers != 1)} on "
+                 f"{hosts} host{'s' * (hosts != 1)}")
     if "engine_drift" in manifest:
         line += f"; ENGINE DRIFT (spec pins {manifest['engine_drift']['pinned']})"
     return line
