@@ -290,6 +290,7 @@ class RayProver:
         return {"engine": "ray", "version": str(self._ray.__version__),
                 "workers": len(self._workers),
                 "hosts": len({worker.report.host for worker in self._workers}),
+                "nodes": len({worker.report.node for worker in self._workers}),
                 "threads_per_worker": self.threads}
 
     # -- proving -----------------------------------------------------------

@@ -1,8 +1,8 @@
 """The Ray worker: one actor per worker slot, holding its own pinned prover.
 
-This module imports no Ray: the driver wraps :class:`ChunkWorker` with
-``ray.remote`` (:mod:`cyberian.distributed.ray_prover`), and it is the code
-each worker process imports and runs.
+This module imports no Ray at import time: the driver wraps
+:class:`ChunkWorker` with ``ray.remote`` (:mod:`cyberian.distributed.ray_prover`),
+and it is the code each worker process imports and runs.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class WorkerReport:
 
     host: str
     pid: int
+    node: str
     cpu_class: str
     isa_level: str
     cpu_model: str
@@ -41,6 +42,15 @@ class WorkerReport:
     def where(self) -> str:
         """``host (pid N)``: how errors and progress name this worker."""
         return f"{self.host} (pid {self.pid})"
+
+
+def _ray_node() -> str:
+    """The Ray node this process runs on ("" outside a Ray worker)."""
+    try:
+        import ray  # noqa: PLC0415 - present in every Ray worker, optional elsewhere
+    except ImportError:
+        return ""
+    return str(ray.get_runtime_context().get_node_id()) if ray.is_initialized() else ""
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,8 @@ class ChunkWorker:
 
     def report(self) -> WorkerReport:
         """This worker's host, process, CPU class and versions (cheap: opens no model)."""
-        return WorkerReport(host=socket.gethostname(), pid=os.getpid(), cpu_class=cpu_class(),
+        return WorkerReport(host=socket.gethostname(), pid=os.getpid(), node=_ray_node(),
+                            cpu_class=cpu_class(),
                             isa_level=isa_level(), cpu_model=str(cpu_info()["model"]),
                             engine_version=installed_engine_version(),
                             cyberian_version=__version__)
