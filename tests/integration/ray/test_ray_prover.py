@@ -198,3 +198,27 @@ def test_a_run_outlives_its_only_worker_and_stops_past_max_failures(
     with RayProver(tiny_spec, workers=1, threads=1, piece_chunks=2, max_failures=0) as strict, \
             pytest.raises(WorkerFailedError, match=failed):
         strict.prove(real_texts, on_chunk=killer(strict))
+
+
+def test_a_replacement_of_another_cpu_class_is_not_used(tiny_spec: Spec,
+                                                        real_texts: list[str]) -> None:
+    local = Prover(tiny_spec).prove(real_texts)
+    said: list[str] = []
+    with RayProver(tiny_spec, workers=2, threads=1, piece_chunks=2, progress=said.append,
+                   worker_options=lambda n: _emulated("x86_64-sse") if n >= 2 else {}
+                   ) as prover:
+        victim = prover.workers[0]
+
+        def kill_once(chunk: ChunkResult) -> None:
+            if chunk.index == 0:
+                os.kill(victim.pid, signal.SIGKILL)
+
+        assert_same_proof(prover.prove(real_texts, on_chunk=kill_once), local, tiny_spec)
+        # the next run waits for the replacement, which reports another class
+        assert_same_proof(prover.prove(real_texts[:40]), Prover(tiny_spec).prove(
+            real_texts[:40]), tiny_spec)
+        assert len(prover.workers) == 1
+    (dropped,) = [line for line in said if "(a replacement) is not used" in line]
+    assert dropped.startswith("ray worker 2 (a replacement) is not used: the Ray workers would "
+                              "not make the same bytes")
+    assert "class x86_64-nofma" in dropped
