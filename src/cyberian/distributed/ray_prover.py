@@ -10,17 +10,19 @@ output commitment, the Merkle roots and the receipt are the local run's, bit
 for bit. A chunk's rows do not depend on which worker, batch or window ran it
 (the padding- and batch-invariance the determinism tests prove).
 
-* **Memory flat in the number of texts.** At most ``queued_pieces`` pieces
+* **Memory flat in the number of texts.** At most three pieces per worker
   are handed out or waiting to be folded at any time; the texts are pulled
   from the iterable only as pieces are handed out.
 * **One CPU class.** Before any model is loaded every worker reports its CPU
   class (:mod:`cyberian.cpuclass`), ONNX Runtime version and cyberian
   version; workers that disagree would make bytes that no single verifier
   reproduces, so the run is refused with :class:`ClusterMismatchError`
-  naming each worker. A replacement worker is held to the same.
+  naming each worker. A replacement worker is held to the same (one that
+  differs is not used).
 * **Failures.** A worker that dies (its process killed, its node lost) has
-  its pieces handed to the other workers, and a replacement is started, up to
-  ``max_failures`` times in the run. An error *in* the proof (a pin mismatch,
+  its pieces handed to the other workers at once, and a replacement starts
+  beside the run and joins when it is up, up to ``max_failures`` times in the
+  run. An error *in* the proof (a pin mismatch,
   a non-finite output) is not retried: it is raised as the local run raises it.
 """
 
