@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
@@ -59,6 +61,9 @@ _GUIDED_SHARE = 3
 
 _QUEUED_PER_WORKER = 3
 """Pieces handed out or awaiting the fold per worker: one running, one queued, one done."""
+
+_CONNECT_SECONDS = 5.0
+"""How long the driver waits for a Ray address to accept a connection."""
 
 _POLL_SECONDS = 1.0
 """How often the driver looks at replacements starting while it waits for pieces."""
@@ -214,13 +219,14 @@ class RayProver:
         """Join or start Ray; True when this prover started it (and so stops it)."""
         if self._ray.is_initialized():
             return False
+        _check_reachable(address or os.environ.get("RAY_ADDRESS"))
         try:
             self._ray.init(address=address, include_dashboard=False, log_to_driver=False,
                            logging_level=logging.ERROR)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # Ray raises many types here; each is one line to the user
             raise RayUnavailableError(f"cannot connect to the Ray cluster at "
                                       f"{address or 'RAY_ADDRESS or a new local one'}: "
-                                      f"{exc}") from None
+                                      f"{_first_line(exc)}") from None
         return True
 
     def close(self) -> None:
@@ -461,6 +467,26 @@ def _cause(error: Any) -> BaseException:
     if isinstance(cause, BaseException):
         return cause
     return RayUnavailableError(f"a Ray worker failed: {_first_line(error)}")
+
+
+def _check_reachable(address: str | None) -> None:
+    """Refuse a Ray address whose host does not answer, at once (Ray itself retries for minutes).
+
+    ``None``, ``auto`` and ``local`` are left to Ray, which answers them quickly.
+    """
+    if address is None or address in {"", "auto", "local"}:
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnavailableError(f"{address!r} is not a Ray address (HOST:PORT, "
+                                  "ray://HOST:PORT or auto)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=_CONNECT_SECONDS).close()
+    except OSError as exc:
+        reason = (f"no answer within {_CONNECT_SECONDS:g} s" if isinstance(exc, TimeoutError)
+                  else exc.strerror or type(exc).__name__)
+        raise RayUnavailableError(f"cannot reach the Ray cluster at {address}: {reason}"
+                                  ) from None
 
 
 def _threads(count: int) -> str:

@@ -101,3 +101,21 @@ def test_without_ray_installed_the_error_says_how_to_get_it(tiny_spec_path: Path
     assert done.returncode == 2
     assert done.stderr.strip() == ("error: Ray is not installed: "
                                    "pip install 'cyberian[ray]'")
+
+
+@pytest.mark.parametrize(("address", "error"), [
+    ("127.0.0.1:1", "error: cannot reach the Ray cluster at 127.0.0.1:1: Connection refused"),
+    ("ray://127.0.0.1:1", "error: cannot reach the Ray cluster at ray://127.0.0.1:1: "
+                          "Connection refused"),
+    ("no-port", "error: 'no-port' is not a Ray address (HOST:PORT, ray://HOST:PORT or auto)"),
+])
+def test_a_wrong_ray_address_is_one_line_at_once(tiny_spec_path: Path, tmp_path: Path,
+                                                 address: str, error: str) -> None:
+    # a process of its own: a driver already in a Ray session joins it and asks no address
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-m", "cyberian.cli.prove", str(tiny_spec_path),
+                           str(write_texts(tmp_path, 4)), f"--ray={address}"],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == error
+    assert done.stdout == ""
