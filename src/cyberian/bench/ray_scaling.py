@@ -13,12 +13,12 @@ difference is reported, and fails the command.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..environment import cpu_info
 from ..prover import Prover
 from ..spec import Spec
 
@@ -64,10 +64,6 @@ class RayReport:
         return document
 
 
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def run_ray(spec: Spec, texts: Sequence[str], *, repeats: int = 3,
             log: Callable[[str], None] = lambda _: None) -> RayReport:
     """Time the local prover and Ray with 1 and ``cpus`` workers on ``texts``."""
@@ -75,7 +71,7 @@ def run_ray(spec: Spec, texts: Sequence[str], *, repeats: int = 3,
 
     from ..distributed.ray_prover import RayProver  # noqa: PLC0415
 
-    cpus = _cpus()
+    cpus = int(cpu_info()["logical_cpus"])
     local = Prover(spec, threads=cpus)
     local.prove(texts[:64], keep_embeddings=False)  # warm-up
     report = RayReport(len(texts), cpus, dict(local.manifest["cpu"]), str(ray.__version__))

@@ -115,7 +115,6 @@ class _Joining:
 class _Piece:
     """A run of whole chunks, from chunk ``first_index``."""
 
-    number: int
     first_index: int
     texts: list[str]
     worker: _Worker | None = None
@@ -315,7 +314,6 @@ class RayProver:
         # with a known length, pieces shrink towards the end so the workers finish together
         remaining = chunk_count(len(texts), size) if isinstance(texts, Sized) else None
         source = iter(texts)
-        numbers = itertools.count()
         next_index = first_index
 
         def next_piece() -> _Piece | None:
@@ -327,7 +325,7 @@ class RayProver:
             piece_texts = list(itertools.islice(source, size * chunks))
             if not piece_texts:
                 return None
-            piece = _Piece(next(numbers), next_index, piece_texts)
+            piece = _Piece(next_index, piece_texts)
             taken = chunk_count(len(piece_texts), size)
             next_index += taken
             if remaining is not None:
