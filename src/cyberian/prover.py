@@ -76,11 +76,11 @@ class Prover:
 
     def __init__(self, spec: Spec, *, allow_engine_drift: bool = False,
                  max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, fused: bool | None = None) -> None:
         """Open the runtime for ``spec`` (see :class:`~cyberian.runtime.Runtime`)."""
         self.spec = spec
         self.runtime = Runtime(spec, allow_engine_drift=allow_engine_drift,
-                               max_batch_tokens=max_batch_tokens, threads=threads)
+                               max_batch_tokens=max_batch_tokens, threads=threads, fused=fused)
 
     @property
     def manifest(self) -> dict[str, Any]:

@@ -20,7 +20,13 @@ synchronising at every operator (docs/BENCHMARKS.md). It cannot change bits:
 a row depends neither on its batch nor on the intra-op thread count.
 
 The model file is read once: its SHA-256 is checked on the very bytes the
-session is then built from, so what runs is exactly what was pinned.
+session is then built from, so what runs is exactly what was pinned. The one
+exception is a pinned model whose shipped recipe also pins a *fused twin*
+(:mod:`cyberian.kernels`): the same computation with its element-wise chains
+fused into single kernels. After the pin check on the model's bytes, the
+session is built from the twin's bytes, checked against the recipe's pin,
+with the kernel library registered; the output bytes are the same (the tests
+compare them) and the manifest's ``kernels`` entry says which ran.
 
 Pooling and normalisation use one fixed summation order, independent of SIMD
 width and library dispatch:
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import numpy as np
@@ -49,6 +56,7 @@ import numpy.typing as npt
 
 from .environment import environment_manifest
 from .exceptions import SpecError
+from .kernels.twin import find_fused_twin
 from .spec import Spec, check_engine, installed_engine_version
 from .tokenization import PinnedTokenizer, TokenIds
 
@@ -154,7 +162,8 @@ class Runtime:
 
     def __init__(self, spec: Spec, *, allow_engine_drift: bool = False,
                  max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-                 threads: int | None = None, lanes: int | None = None) -> None:
+                 threads: int | None = None, lanes: int | None = None,
+                 fused: bool | None = None) -> None:
         """Check the engine and file pins, then open the session.
 
         ``threads`` overrides ``runtime.intra_op_threads``: the CPU threads the
@@ -162,6 +171,10 @@ class Runtime:
         each call with ``threads // lanes`` intra-op threads. Both are for
         speed only: the output bytes depend on neither (the determinism tests
         prove it).
+
+        ``fused`` chooses the model's fused twin: ``None`` (default) uses it
+        when one is pinned and the kernels compile here, ``False`` never,
+        ``True`` insists (``RuntimeError`` when it cannot).
         """
         drift = check_engine(spec, allow_drift=allow_engine_drift)
         self.threads = int(spec.runtime["intra_op_threads"]) if threads is None else threads
@@ -174,7 +187,14 @@ class Runtime:
         self.tokenizer = PinnedTokenizer.from_json(spec.pinned_bytes("tokenizer"),
                                                    max_length=spec.max_length,
                                                    source=str(spec.tokenizer_path))
-        self._session = _make_session(spec, model, self.threads // self.lanes)
+        twin, reason = (None, None) if fused is False else find_fused_twin(spec.model_sha256,
+                                                                           spec.model_path)
+        if fused and twin is None:
+            raise RuntimeError(f"no fused twin can run for {spec.model_path.name}: "
+                               f"{reason or 'no shipped recipe pins one'}")
+        self._session = _make_session(spec, model if twin is None else twin.model,
+                                      self.threads // self.lanes,
+                                      kernels=None if twin is None else twin.library.path)
         del model
         self._inputs = _graph_inputs(self._session)
         self._output = _graph_output(self._session, spec)
@@ -182,6 +202,11 @@ class Runtime:
             engine_version=installed_engine_version(),
             engine_drift=str(spec.runtime["version"]) if drift else None,
         )
+        if twin is not None:
+            self.manifest["kernels"] = twin.describe()
+        elif reason is not None:
+            self.manifest["kernels"] = {"fused": False, "reason": reason}
+        del twin
 
     def embed(self, texts: Sequence[str]) -> Rows:
         """Output rows for ``texts``, in the order given."""
@@ -224,7 +249,8 @@ class Runtime:
                          normalize=self.spec.normalize)
 
 
-def _make_session(spec: Spec, model: bytes, intra_op_threads: int) -> Any:
+def _make_session(spec: Spec, model: bytes, intra_op_threads: int, *,
+                  kernels: Path | None = None) -> Any:
     import onnxruntime as ort  # noqa: PLC0415 - heavy import
 
     levels = {
@@ -249,6 +275,8 @@ def _make_session(spec: Spec, model: bytes, intra_op_threads: int) -> Any:
     ):
         options.add_session_config_entry(key, value)
     try:
+        if kernels is not None:
+            options.register_custom_ops_library(str(kernels))
         return ort.InferenceSession(model, options, providers=[str(runtime["provider"])])
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
         raise SpecError(f"ONNX Runtime cannot load {spec.model_path}: {exc}",

@@ -16,6 +16,7 @@ from cyberian.bench.flops import EncoderShape
 from cyberian.bench.golden import check_golden, shipped_goldens
 from cyberian.bench.throughput import (
     INT8_PROVER,
+    INT8_STANDARD,
     QUANTIZE_DYNAMIC,
     ThroughputReport,
     measure_commands,
@@ -182,6 +183,10 @@ def test_throughput_with_the_int8_spec(real_spec: Spec, tmp_path: Path) -> None:
         assert by_name[name].texts_per_second > 0
         assert by_name[name].tokens_per_second > by_name[name].texts_per_second
     assert "24 of 24 projections integer" in by_name[QUANTIZE_DYNAMIC].note
+    assert "fused kernels on" in by_name[INT8_PROVER].note  # tools/setup-compilers.sh: gcc
+    assert by_name[INT8_STANDARD].deterministic  # ... and its bytes equal the fused run's
+    assert report.ratios["int8_fused_vs_standard_ops"] == pytest.approx(
+        by_name[INT8_STANDARD].seconds / by_name[INT8_PROVER].seconds)
     assert set(report.quality) == {INT8_PROVER, QUANTIZE_DYNAMIC}
     int8, dynamic = report.quality[INT8_PROVER], report.quality[QUANTIZE_DYNAMIC]
     assert 0.99 < int8["min_cosine"] <= int8["mean_cosine"] < 1.0  # int8: close, not equal

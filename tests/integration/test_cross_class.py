@@ -146,6 +146,9 @@ def test_real_int8_texts_are_the_same_bytes_on_every_class(real_int8_spec_path: 
     assert report.problems() == []
     hashes = {name: r["row_hashes"] for name, r in results.items()}
     assert all(rows == hashes["native"] for rows in hashes.values()), hashes
+    kernels = {name: r["manifest"]["kernels"] for name, r in results.items()}
+    assert all(k["fused"] for k in kernels.values()), kernels  # the fused twin ran on each class
+    assert kernels["aarch64"]["library_sha256"] != kernels["native"]["library_sha256"]
 
 
 def test_a_spec_claiming_every_class_fails_when_one_differs(tiny_spec_path: Path) -> None:

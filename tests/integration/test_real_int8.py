@@ -37,6 +37,10 @@ def test_two_builds_in_two_processes_reproduce_the_pinned_hash(real_int8_spec: S
                          capture_output=True, text=True, check=True).stdout
     assert f"sha256 {real_int8_spec.model_sha256}" in out
     assert (tmp_path / "there" / recipe.model.file).read_bytes() == built.model_path.read_bytes()
+    assert recipe.fused is not None
+    assert built.fused_path is not None
+    assert hashlib.sha256(built.fused_path.read_bytes()).hexdigest() == recipe.fused.sha256
+    assert (tmp_path / "there" / recipe.fused.file).read_bytes() == built.fused_path.read_bytes()
 
 
 def test_int8_vectors_stay_close_to_fp32(real_spec: Spec, real_int8_spec: Spec) -> None:
@@ -94,3 +98,17 @@ def test_cyberian_prove_says_the_int8_bytes_are_the_same_on_every_class(
     fp32 = CliRunner().invoke(prove, [str(real_spec_path), texts])
     assert fp32.exit_code == 0, fp32.output
     assert "portability" not in fp32.output
+
+
+def test_the_fused_twin_runs_by_default_and_gives_the_standard_bytes(
+        real_int8_spec: Spec) -> None:
+    recipe = find_recipe(model_sha256=real_int8_spec.model_sha256)
+    assert recipe is not None
+    assert recipe.fused is not None
+    texts = determinism_texts()
+    fused = Runtime(real_int8_spec, threads=2, lanes=2)
+    assert fused.manifest["kernels"]["fused"] is True, fused.manifest["kernels"]
+    assert fused.manifest["kernels"]["twin_sha256"] == recipe.fused.sha256
+    standard = Runtime(real_int8_spec, threads=2, fused=False)
+    assert "kernels" not in standard.manifest
+    assert fused.embed(texts).tobytes() == standard.embed(texts).tobytes()

@@ -58,6 +58,8 @@ __all__ = ["INT8_PROVER", "QUANTIZE_DYNAMIC", "Result", "ThroughputReport", "enc
 
 INT8_PROVER = "cyberian prover int8 (deterministic, every CPU class)"
 """The result name of our int8 prover."""
+INT8_STANDARD = "cyberian prover int8, standard ops only (no fused kernels)"
+"""The result name of our int8 prover on its standard graph, when the default ran the fused twin."""
 
 QUANTIZE_DYNAMIC = "onnxruntime quantize_dynamic (per-channel s8 weights, u8 activations)"
 """The result name of ONNX Runtime's dynamically quantised FP32 model, run tuned."""
@@ -317,9 +319,16 @@ def run_throughput(spec: Spec, texts: Sequence[str], *, threads: int | None = No
         contenders = [_prover_contender("cyberian prover (deterministic)", prover, texts,
                                         note="spec settings, sorted batches")]
         if int8_spec is not None:
+            int8_prover = Prover(int8_spec, threads=threads)
+            kernels = int8_prover.manifest.get("kernels", {})
             contenders.append(_prover_contender(
-                INT8_PROVER, Prover(int8_spec, threads=threads), texts,
-                note=f"spec {int8_spec.name}, exact integer GEMMs, sorted batches"))
+                INT8_PROVER, int8_prover, texts,
+                note=f"spec {int8_spec.name}, exact integer GEMMs, sorted batches, fused "
+                     f"kernels {'on' if kernels.get('fused') else 'off'}"))
+            if kernels.get("fused"):
+                contenders.append(_prover_contender(
+                    INT8_STANDARD, Prover(int8_spec, threads=threads, fused=False), texts,
+                    note="the pinned graph as it is, one ONNX operation at a time"))
         if with_peers:
             contenders += _peers(spec, texts, threads, Path(tmp), quick, log)
             if int8_spec is not None:
@@ -328,6 +337,11 @@ def run_throughput(spec: Spec, texts: Sequence[str], *, threads: int | None = No
                 contenders.insert(len(contenders) - st_last, dynamic)
         timings = _rounds(contenders, repeats, log)
     reference = timings[0].rows
+    names = [c.name for c in contenders]
+    if INT8_STANDARD in names and (timings[names.index(INT8_STANDARD)].rows.tobytes()
+                                   != timings[names.index(INT8_PROVER)].rows.tobytes()):
+        raise RuntimeError("the int8 prover's fused kernels and its standard graph gave "
+                           "different bytes: report this (CYBERIAN_FUSED_KERNELS=0 avoids them)")
     for index, (contender, run) in enumerate(zip(contenders, timings, strict=True)):
         report.results.append(_result(
             contender.name, run, len(texts), report.tokens, reference if index else None,
@@ -397,6 +411,9 @@ def _derive(report: ThroughputReport, spec: Spec, token_counts: Sequence[int], o
     int8 = by_name.get(INT8_PROVER)
     if int8 is not None:
         report.ratios["int8_vs_fp32_prover"] = ours / int8.seconds
+        standard = by_name.get(INT8_STANDARD)
+        if standard is not None:
+            report.ratios["int8_fused_vs_standard_ops"] = standard.seconds / int8.seconds
         dynamic = by_name.get(QUANTIZE_DYNAMIC)
         if dynamic is not None:
             report.ratios["int8_vs_quantize_dynamic"] = dynamic.seconds / int8.seconds

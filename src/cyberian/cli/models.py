@@ -38,6 +38,8 @@ def build(name: str | None, out_dir: Path | None, weights: Path | None) -> None:
         built = build_recipe(recipe, target, weights_dir=weights)
         click.echo(f"{built.model_path}  sha256 {built.model_sha256}")
         click.echo(f"{built.tokenizer_path}  sha256 {built.tokenizer_sha256}")
+        if built.fused_path is not None and recipe.fused is not None:
+            click.echo(f"{built.fused_path}  sha256 {recipe.fused.sha256}  (fused twin)")
 
 
 @group.command("list")

@@ -51,6 +51,7 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper
 
+from ..kernels import KERNEL_DOMAIN
 from .bert import IR_VERSION, BertConfig, Weights, _embedding_tables, _Graph, _tensor
 
 __all__ = ["GELU_TAIL", "INT8_BUILDER_VERSION", "build_bert_int8_graph", "quantize_weight"]
@@ -76,6 +77,16 @@ _FFN_SLICES: Final = 4
 _GELU_MINIMUM: Final = 0.18  # the approximate GELU is >= -max p = -0.1682 (test checks)
 
 
+def _f32(value: float) -> float:
+    """``value`` rounded to float32, as the graph's scalar constants are."""
+    return float(np.float32(value))
+
+
+def _floor(magnitude_below: float | None) -> float:
+    """The floor :meth:`_Int8Graph.peak` puts under a row's peak, as a float32 attribute."""
+    return _f32(max(magnitude_below or 0.0, _TINY))
+
+
 def quantize_weight(weight: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int8],
                                                                npt.NDArray[np.float32]]:
     """A (K, N) float weight as int8 values and one float32 scale per output column."""
@@ -88,10 +99,18 @@ def quantize_weight(weight: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int
 class _Int8Graph(_Graph):
     """The FP32 builder's node list, plus scalar constants and the int8 building blocks."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fused: bool = False) -> None:
         super().__init__()
+        self.fused = fused
         self._scalars: dict[tuple[str, float], str] = {}
         self._axes: set[str] = set()
+
+    def kernel(self, op_type: str, inputs: list[str], outputs: list[str], name: str,
+               **attrs: Any) -> list[str]:
+        """One node of the fused-kernel domain (:mod:`cyberian.kernels`), several outputs."""
+        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=name,
+                                           domain=KERNEL_DOMAIN, **attrs))
+        return outputs
 
     def scalar(self, value: float, dtype: Any = np.float32) -> str:
         key = (np.dtype(dtype).name, float(value))
@@ -137,6 +156,12 @@ class _Int8Graph(_Graph):
         given ``scale`` (one per row, any shape) is used instead of the row's
         own.
         """
+        if scale is None and self.fused:
+            values, row_scale = self.kernel(
+                "QuantizeRowsSigned" if signed else "QuantizeRows", [x],
+                [f"{name}.q", f"{name}.scale"], f"{name}.quantize",
+                has_min=int(magnitude_below is None), floor=_floor(magnitude_below))
+            return values, row_scale
         if scale is None:
             levels = _SIGNED_LEVELS if signed else _ACTIVATION_LEVELS
             peak = self.peak(x, name, -1, magnitude_below=magnitude_below)
@@ -211,6 +236,28 @@ class _Int8Graph(_Graph):
         normalised = self.op("Div", [centred, self.column(std)], f"{name}.normalised")
         return self.op("Add", [self.op("Mul", [normalised, gamma], f"{name}.scaled"), beta], name)
 
+    def residual_norm(self, weights: Weights, parts: list[tuple[str, str]], bias: str | None,
+                      x: str, key: str, name: str, cfg: BertConfig, *,
+                      quantize: bool = True) -> tuple[str, str, str]:
+        """Fused: ``layer_norm(sum(mm * scale) + bias + x)`` and its quantised rows.
+
+        Returns (normalised rows, their unsigned values, their row scales); the
+        kernel computes exactly what :meth:`dense`, the residual ``Add`` and
+        :meth:`layer_norm` compute op by op.
+        """
+        h = cfg.hidden_size
+        gamma = self.const(f"{name}.gamma", _tensor(weights, f"{key}.weight", (h,)))
+        beta = self.const(f"{name}.beta", _tensor(weights, f"{key}.bias", (h,)))
+        inputs = [x, gamma, beta]
+        if parts:
+            inputs += [bias or "", *[t for part in parts for t in part]]
+        op_type = {0: "LayerNormQuantize", 1: "ResidualNorm1", 4: "ResidualNorm4"}[len(parts)]
+        outputs = self.kernel(op_type, inputs, [name, f"{name}.q", f"{name}.scale"],
+                              f"{name}.fused", epsilon=_f32(cfg.layer_norm_eps),
+                              inverse_width=_f32(1.0 / h), tiny=_f32(_TINY),
+                              quantize=int(quantize))
+        return outputs[0], outputs[1], outputs[2]
+
     def horner(self, x: str, coefficients: list[float], name: str) -> str:
         """``sum(c[i] * x^i)`` as a fixed Horner chain of element-wise Mul and Add.
 
@@ -244,7 +291,20 @@ class _Int8Graph(_Graph):
         return self.op("Sub", [self.op("Relu", [x], f"{name}.relu"), tail], name)
 
 
-def _embeddings(g: _Int8Graph, weights: Weights, cfg: BertConfig) -> str:
+_State = tuple[str, str | None, str | None]
+"""Token rows between blocks, with their quantised values and row scales when a fused layer
+norm made them already (else ``None``)."""
+
+
+def _entering(g: _Int8Graph, state: _State, name: str) -> tuple[str, str, str]:
+    """A block's input rows, their unsigned values and row scales (quantised here if needed)."""
+    x, values, scale = state
+    if values is None or scale is None:
+        values, scale = g.quantize_rows(x, name, signed=False)
+    return x, values, scale
+
+
+def _embeddings(g: _Int8Graph, weights: Weights, cfg: BertConfig) -> _State:
     h = cfg.hidden_size
     word, position, types = _embedding_tables(g, weights, cfg)
     length = g.op("Shape", ["input_ids"], "embed.length", start=1, end=2)
@@ -256,11 +316,13 @@ def _embeddings(g: _Int8Graph, weights: Weights, cfg: BertConfig) -> str:
     ], "embed.sum")
     rows = g.op("Reshape", [summed, g.const("shape.rows", np.array([-1, h], np.int64))],
                 "embed.rows")
-    return g.layer_norm(weights, rows, "embeddings.LayerNorm", "embed.norm", cfg)
+    if g.fused:
+        return g.residual_norm(weights, [], None, rows, "embeddings.LayerNorm", "embed.norm", cfg)
+    return g.layer_norm(weights, rows, "embeddings.LayerNorm", "embed.norm", cfg), None, None
 
 
-def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], i: int,
-               cfg: BertConfig) -> str:
+def _attention(g: _Int8Graph, weights: Weights, state: _State, masks: tuple[str, str], i: int,
+               cfg: BertConfig) -> _State:
     """Self-attention with integer GEMMs, an exact-integer softmax denominator, and no bias passes.
 
     Two biases cost nothing: the key bias adds ``q . b_k`` to every score of a
@@ -274,7 +336,7 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
     key = f"encoder.layer.{i}.attention"
     name = f"layer{i}.attn"
     additive, keep = masks
-    values, row_scale = g.quantize_rows(x, f"{name}.in", signed=False)
+    x, values, row_scale = _entering(g, state, f"{name}.in")
     row_column = g.column(row_scale)
 
     def project(part: str) -> str:
@@ -308,14 +370,21 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
     k_scale_t = g.op("Unsqueeze", [g.op("Transpose", [k_scale], f"{name}.k_scale_t",
                                         perm=[0, 2, 1]), g.axes(2)], f"{name}.k_scale_keys")
     scores = g.integer_product(q_t, k_t, f"{name}.qk", zero=_ACTIVATION_ZERO)
-    logits = g.op("Add", [g.op("Mul", [g.op("Mul", [scores, q_scale_t], f"{name}.qk_rows"),
-                                       k_scale_t], f"{name}.qk_scaled"), additive],
-                  f"{name}.masked")
-    shifted = g.op("Sub", [logits, g.op("ReduceMax", [logits], f"{name}.peak", axes=[-1],
-                                        keepdims=1)], f"{name}.shifted")
-    probabilities = g.exp_nonpositive(shifted, f"{name}.exp")
-    weights_q = g.op("QuantizeLinear", [probabilities, g.scalar(1.0 / _PROBABILITY_LEVELS),
-                                        g.scalar(0, np.uint8)], f"{name}.p_q")
+    if g.fused:
+        weights_q = g.kernel("AttentionWeights", [scores, q_scale_t, k_scale_t, additive],
+                             [f"{name}.p_q"], f"{name}.softmax",
+                             exp_floor=_f32(_EXP_FLOOR / 2 ** _EXP_SQUARINGS),
+                             c3=_f32(1.0 / 6.0), probability_scale=_f32(1.0 / _PROBABILITY_LEVELS),
+                             )[0]
+    else:
+        logits = g.op("Add", [g.op("Mul", [g.op("Mul", [scores, q_scale_t], f"{name}.qk_rows"),
+                                           k_scale_t], f"{name}.qk_scaled"), additive],
+                      f"{name}.masked")
+        shifted = g.op("Sub", [logits, g.op("ReduceMax", [logits], f"{name}.peak", axes=[-1],
+                                            keepdims=1)], f"{name}.shifted")
+        probabilities = g.exp_nonpositive(shifted, f"{name}.exp")
+        weights_q = g.op("QuantizeLinear", [probabilities, g.scalar(1.0 / _PROBABILITY_LEVELS),
+                                            g.scalar(0, np.uint8)], f"{name}.p_q")
     # v: one scale per text, head and column, over the text's real tokens only
     v_heads = g.op("Reshape", [value, "shape.heads"], f"{name}.v_heads")
     v_t = g.op("Mul", [g.op("Transpose", [v_heads], f"{name}.v_t", perm=[0, 2, 3, 1]), keep],
@@ -342,9 +411,16 @@ def _attention(g: _Int8Graph, weights: Weights, x: str, masks: tuple[str, str], 
     out_weight = _tensor(weights, f"{key}.output.dense.weight", (h, h)).T
     out_bias = _with_value_bias(_tensor(weights, f"{key}.output.dense.bias", (h,)), out_weight,
                                 _tensor(weights, f"{key}.self.value.bias", (h,)))
+    if g.fused:
+        merged_values, merged_scale = g.quantize_rows(merged, f"{name}.out.in", signed=False)
+        return g.residual_norm(
+            weights, [(g.project(merged_values, out_weight, f"{name}.out"), merged_scale)],
+            g.const(f"{name}.out.bias", out_bias), x, f"{key}.output.LayerNorm",
+            f"{name}.norm", cfg)
     projected = g.dense(merged, out_weight, out_bias, f"{name}.out")
     residual = g.op("Add", [projected, x], f"{name}.residual")
-    return g.layer_norm(weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
+    return g.layer_norm(weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg), \
+        None, None
 
 
 def _with_value_bias(bias: npt.NDArray[np.float32], weight: npt.NDArray[np.float32],
@@ -356,7 +432,8 @@ def _with_value_bias(bias: npt.NDArray[np.float32], weight: npt.NDArray[np.float
     return np.array(folded, dtype=np.float32)
 
 
-def _feed_forward(g: _Int8Graph, weights: Weights, x: str, i: int, cfg: BertConfig) -> str:
+def _feed_forward(g: _Int8Graph, weights: Weights, state: _State, i: int, cfg: BertConfig, *,
+                  last: bool = False) -> _State:
     """The feed-forward block in ``_FFN_SLICES`` slices of the inner width, summed in order.
 
     Each slice is up-projection, GELU and down-projection of its own inner
@@ -367,16 +444,27 @@ def _feed_forward(g: _Int8Graph, weights: Weights, x: str, i: int, cfg: BertConf
     h, inner = cfg.hidden_size, cfg.intermediate_size
     key = f"encoder.layer.{i}"
     name = f"layer{i}.ffn"
-    values, row_scale = g.quantize_rows(x, f"{name}.in", signed=False)
+    x, values, row_scale = _entering(g, state, f"{name}.in")
     row_column = g.column(row_scale)
     up_weight = _tensor(weights, f"{key}.intermediate.dense.weight", (inner, h)).T
     up_bias = _tensor(weights, f"{key}.intermediate.dense.bias", (inner,))
     down_weight = _tensor(weights, f"{key}.output.dense.weight", (h, inner)).T
     width = inner // _FFN_SLICES
     total = ""
+    parts: list[tuple[str, str]] = []
     for part in range(_FFN_SLICES):
         cols = slice(part * width, (part + 1) * width)
         slice_name = f"{name}.slice{part}"
+        if g.fused:
+            down_values, down_scale = g.kernel(
+                "GeluQuantize", [g.project(values, up_weight[:, cols], f"{slice_name}.up"),
+                                 row_scale, g.const(f"{slice_name}.up.bias", up_bias[cols])],
+                [f"{slice_name}.down.in.q", f"{slice_name}.down.in.scale"],
+                f"{slice_name}.gelu", floor=_floor(_GELU_MINIMUM), clamp=_f32(_GELU_CLAMP),
+                **{f"c{i}": _f32(c) for i, c in enumerate(GELU_TAIL) if i})
+            parts.append((g.project(down_values, down_weight[cols], f"{slice_name}.down"),
+                          down_scale))
+            continue
         up = g.op("Add", [g.op("Mul", [g.project(values, up_weight[:, cols], f"{slice_name}.up"),
                                        row_column], f"{slice_name}.up_scaled"),
                           g.const(f"{slice_name}.up.bias", up_bias[cols])], f"{slice_name}.up")
@@ -386,10 +474,14 @@ def _feed_forward(g: _Int8Graph, weights: Weights, x: str, i: int, cfg: BertConf
         down = g.op("Mul", [g.project(down_values, down_weight[cols], f"{slice_name}.down"),
                             g.column(down_scale)], f"{slice_name}.down_scaled")
         total = down if not total else g.op("Add", [total, down], f"{slice_name}.sum")
-    biased = g.op("Add", [total, g.const(f"{name}.down.bias", _tensor(
-        weights, f"{key}.output.dense.bias", (h,)))], f"{name}.down")
+    down_bias = g.const(f"{name}.down.bias", _tensor(weights, f"{key}.output.dense.bias", (h,)))
+    if g.fused:
+        return g.residual_norm(weights, parts, down_bias, x, f"{key}.output.LayerNorm",
+                               f"{name}.norm", cfg, quantize=not last)
+    biased = g.op("Add", [total, down_bias], f"{name}.down")
     residual = g.op("Add", [biased, x], f"{name}.residual")
-    return g.layer_norm(weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg)
+    return g.layer_norm(weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg), \
+        None, None
 
 
 def _masks(g: _Int8Graph) -> tuple[str, str]:
@@ -401,9 +493,14 @@ def _masks(g: _Int8Graph) -> tuple[str, str]:
     return additive, keep
 
 
-def build_bert_int8_graph(weights: Weights, cfg: BertConfig, *, name: str) -> onnx.ModelProto:
-    """The int8 ONNX model of the encoder ``cfg`` with float ``weights`` (HF key names)."""
-    g = _Int8Graph()
+def build_bert_int8_graph(weights: Weights, cfg: BertConfig, *, name: str,
+                          fused: bool = False) -> onnx.ModelProto:
+    """The int8 ONNX model of the encoder ``cfg`` with float ``weights`` (HF key names).
+
+    ``fused`` builds its twin: the same computation with each element-wise chain
+    as one node of :mod:`cyberian.kernels` (same bits, fewer passes over memory).
+    """
+    g = _Int8Graph(fused=fused)
     h, heads, d = cfg.hidden_size, cfg.num_attention_heads, cfg.head_size
     batch_length = g.op("Shape", ["input_ids"], "shape.outer")
     g.op("Concat", [batch_length, g.const("shape.heads_tail", np.array([heads, d], np.int64))],
@@ -414,11 +511,12 @@ def build_bert_int8_graph(weights: Weights, cfg: BertConfig, *, name: str) -> on
          "shape.token_scales", axis=0)
     g.op("Concat", [batch_length, g.const("shape.hidden_tail", np.array([h], np.int64))],
          "shape.states", axis=0)
-    x = _embeddings(g, weights, cfg)
+    state = _embeddings(g, weights, cfg)
     masks = _masks(g)
     for i in range(cfg.num_hidden_layers):
-        x = _feed_forward(g, weights, _attention(g, weights, x, masks, i, cfg), i, cfg)
-    g.nodes.append(helper.make_node("Reshape", [x, "shape.states"], ["last_hidden_state"],
+        state = _feed_forward(g, weights, _attention(g, weights, state, masks, i, cfg), i, cfg,
+                              last=i == cfg.num_hidden_layers - 1)
+    g.nodes.append(helper.make_node("Reshape", [state[0], "shape.states"], ["last_hidden_state"],
                                     name="output"))
 
     def int_input(input_name: str) -> onnx.ValueInfoProto:
@@ -431,8 +529,10 @@ def build_bert_int8_graph(weights: Weights, cfg: BertConfig, *, name: str) -> on
                                        ["batch", "sequence", h])],
         initializer=g.initializers,
     )
+    domains = [helper.make_opsetid(KERNEL_DOMAIN, 1)] if fused else []
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
-                                                  helper.make_opsetid("com.microsoft", 1)],
+                                                  helper.make_opsetid("com.microsoft", 1),
+                                                  *domains],
                               producer_name="cyberian.models.bert_int8",
                               producer_version=INT8_BUILDER_VERSION, ir_version=IR_VERSION)
     helper.set_model_props(model, {"builder_version": INT8_BUILDER_VERSION, "quantization":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from .weights import fetch_weights
 
 __all__ = ["BuiltModel", "build_recipe", "ensure_model_files"]
 
+_log = logging.getLogger("cyberian.models")
+
 
 @dataclass(frozen=True)
 class BuiltModel:
@@ -28,6 +31,8 @@ class BuiltModel:
     model_sha256: str
     tokenizer_path: Path
     tokenizer_sha256: str
+    fused_path: Path | None = None
+    """The model's fused twin, when the recipe has one (:mod:`cyberian.kernels`)."""
 
 
 def _check(what: str, data: bytes, expected: str) -> str:
@@ -80,8 +85,8 @@ def build_recipe(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = No
     build_graph = _graph_builder(recipe)
     files = fetch_weights(recipe.source, folder=weights_dir, progress=progress)
     config = BertConfig.from_hf(json.loads(files["config.json"]))
-    graph = build_graph(load_safetensors(files["model.safetensors"]), config, name=recipe.name)
-    model_bytes = serialize_model(graph)
+    weights = load_safetensors(files["model.safetensors"])
+    model_bytes = serialize_model(build_graph(weights, config, name=recipe.name))
     tokenizer_bytes = files["tokenizer.json"]
     model_sha = _check("model", model_bytes, recipe.model.sha256)
     tokenizer_sha = _check("tokenizer", tokenizer_bytes, recipe.tokenizer.sha256)
@@ -89,7 +94,13 @@ def build_recipe(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = No
     tokenizer_path = out_dir / recipe.tokenizer.file
     keep_built(model_path, model_bytes, model_sha)  # once in the shared cache, linked here
     keep_built(tokenizer_path, tokenizer_bytes, tokenizer_sha)
-    return BuiltModel(model_path, model_sha, tokenizer_path, tokenizer_sha)
+    fused_path = None
+    if recipe.fused is not None:
+        del model_bytes
+        fused_bytes = serialize_model(build_graph(weights, config, name=recipe.name, fused=True))
+        fused_path = out_dir / recipe.fused.file
+        keep_built(fused_path, fused_bytes, _check("fused twin", fused_bytes, recipe.fused.sha256))
+    return BuiltModel(model_path, model_sha, tokenizer_path, tokenizer_sha, fused_path)
 
 
 def ensure_model_files(spec: Spec, *, weights_dir: Path | None = None,
@@ -104,9 +115,11 @@ def ensure_model_files(spec: Spec, *, weights_dir: Path | None = None,
     in one line each, that a build starts and when the weights are downloaded.
     """
     model_path, tokenizer_path = spec.model_path, spec.tokenizer_path
-    if link_missing([(spec.model_sha256, model_path), (spec.tokenizer_sha256, tokenizer_path)]):
-        return None
     recipe = find_recipe(model_sha256=spec.model_sha256)
+    if link_missing([(spec.model_sha256, model_path), (spec.tokenizer_sha256, tokenizer_path)]):
+        if recipe is not None:
+            _ensure_fused_twin(recipe, model_path.parent, weights_dir, progress)
+        return None
     if recipe is None or recipe.tokenizer.sha256 != spec.tokenizer_sha256:
         return None
     if progress is not None:
@@ -119,4 +132,22 @@ def ensure_model_files(spec: Spec, *, weights_dir: Path | None = None,
         os.replace(built.model_path, model_path)
     if built.tokenizer_path != tokenizer_path:
         os.replace(built.tokenizer_path, tokenizer_path)
-    return BuiltModel(model_path, built.model_sha256, tokenizer_path, built.tokenizer_sha256)
+    return BuiltModel(model_path, built.model_sha256, tokenizer_path, built.tokenizer_sha256,
+                      built.fused_path)
+
+
+def _ensure_fused_twin(recipe: Recipe, folder: Path, weights_dir: Path | None,
+                       progress: Callable[[str], None] | None) -> None:
+    """Build the recipe's missing fused twin beside its model (an older build made none).
+
+    Never fatal: without the twin the runtime runs the standard graph, the same bits.
+    """
+    if recipe.fused is None or link_missing([(recipe.fused.sha256, folder / recipe.fused.file)]):
+        return
+    if progress is not None:
+        progress(f"building the fused twin of {recipe.name} (first run only, ~10 s)…")
+    try:
+        build_recipe(recipe, folder, weights_dir=weights_dir, progress=progress)
+    except (ModelBuildError, OSError) as exc:
+        _log.warning("the fused twin of %s was not built (%s); runs use the standard graph, "
+                     "the same bits, slower", recipe.name, exc)

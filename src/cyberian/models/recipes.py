@@ -45,6 +45,8 @@ class Recipe:
     source: WeightSource
     model: OutputPin
     tokenizer: OutputPin
+    fused: OutputPin | None = None
+    """The model's fused twin (:mod:`cyberian.kernels`): the same computation, fewer passes."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
@@ -58,6 +60,7 @@ class Recipe:
                 source=WeightSource.from_dict(data["source"]),
                 model=OutputPin(**outputs["model"]),
                 tokenizer=OutputPin(**outputs["tokenizer"]),
+                fused=OutputPin(**outputs["fused"]) if "fused" in outputs else None,
             )
         except (KeyError, TypeError) as exc:
             raise ModelBuildError(f"malformed recipe {data.get('name')!r}: {exc}") from None
