@@ -167,6 +167,7 @@ def test_cli_says_the_int8_spec_is_the_same_everywhere(real_int8_spec_path: Path
                                        "--require-all"])
     assert result.exit_code == 0, result.output
     assert "OK the same bytes on every class that ran, 12 texts" in result.stdout
+    assert result.stdout.count("| fused |") == 2  # native and SSE4.2 both ran the fused twin
 
 
 def test_single_op_evidence_behind_the_int8_allow_list(ops_report: OpsReport) -> None:

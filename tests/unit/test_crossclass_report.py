@@ -52,3 +52,18 @@ def test_a_target_that_did_not_run_is_listed_with_what_to_install() -> None:
     assert report.missing() == [missing]
     assert "NOT RUN aarch64: run the setup script" in render_classes(report)
     assert report.as_dict()["runs"][1]["error"] == "run the setup script"
+
+
+def test_the_table_says_which_runs_used_the_fused_kernels() -> None:
+    fused = _run("native", "x86_64-avx512f", "x86_64-fma", "c1")
+    fused.result["manifest"]["kernels"] = {"fused": True}  # type: ignore[index]
+    standard = _run("sse", "x86_64-sse", "x86_64-nofma", "c1", "x86_64-sse")
+    standard.result["manifest"]["kernels"] = {"fused": False,  # type: ignore[index]
+                                              "reason": "no C compiler"}
+    report = ClassReport([fused, standard], texts=2, any_class=True)
+    table = render_classes(report)
+    assert "| target | ISA level | CPU class | kernels | output commitment |" in table
+    assert "| x86_64-fma | fused | c1 | same |" in table
+    assert "| x86_64-nofma | standard | c1 | same |" in table
+    assert [r["kernels"] for r in report.as_dict()["runs"]] == ["fused", "standard"]
+    assert "kernels" not in render_classes(ClassReport([NATIVE], texts=2))

@@ -67,6 +67,14 @@ class ClassRun:
         """The run's output commitment (None when it did not run)."""
         return None if self.result is None else str(self.result["output_commitment"])
 
+    @property
+    def kernels(self) -> str | None:
+        """``fused`` or ``standard`` for a model with a fused twin (None otherwise, or not run)."""
+        entry = None if self.result is None else self.result["manifest"].get("kernels")
+        if not isinstance(entry, dict):
+            return None
+        return "fused" if entry.get("fused") else "standard"
+
 
 def _pick(only: Sequence[str] | None) -> list[Target]:
     chosen = targets()
@@ -131,7 +139,7 @@ class ClassReport:
             "problems": self.problems(),
             "runs": [{"target": run.target.name, "label": run.target.label,
                       "isa_level": run.isa_level, "class": run.cpu_class,
-                      "output_commitment": run.commitment,
+                      "output_commitment": run.commitment, "kernels": run.kernels,
                       "rows_differing_from_native": self.differing_rows(run),
                       "error": run.error} for run in self.runs],
         }
@@ -165,16 +173,19 @@ def run_classes(spec_path: Path, texts: Sequence[str], *, only: Sequence[str] | 
 def render_classes(report: ClassReport) -> str:
     """A markdown table, one row per target, then the verdict."""
     native = report.runs[0].commitment
-    lines = ["| target | ISA level | CPU class | output commitment | vs native |",
-             "|---|---|---|---|---|"]
+    with_kernels = any(run.kernels for run in report.runs)  # a model with a fused twin
+    kernels_header = (" kernels |", "---|") if with_kernels else ("", "")
+    lines = [f"| target | ISA level | CPU class |{kernels_header[0]} output commitment | "
+             "vs native |", f"|---|---|---|{kernels_header[1]}---|---|"]
     for run in report.runs:
+        kernels = f" {run.kernels or ''} |" if with_kernels else ""
         if run.result is None:
-            lines.append(f"| {run.target.label} | | | not run | |")
+            lines.append(f"| {run.target.label} | | |{kernels} not run | |")
             continue
         differing = report.differing_rows(run)
         same = ("same" if run.commitment == native
                 else f"differs ({differing} of {report.texts} rows)")
-        lines.append(f"| {run.target.label} | {run.isa_level} | {run.cpu_class} | "
+        lines.append(f"| {run.target.label} | {run.isa_level} | {run.cpu_class} |{kernels} "
                      f"{run.commitment} | {same} |")
     lines.append("")
     problems = report.problems()

@@ -135,8 +135,13 @@ typedef struct Job {
     void* out[MAX_OUTPUTS];
     size_t rows, width, rows_per_task;
     void (*rows_fn)(const struct Job* job, size_t first, size_t end);
-    int failed;
+    int failed; /* set by a task that could not allocate its scratch row */
 } Job;
+
+/* A task's scratch row could not be allocated: the op then fails with a status, never a crash. */
+static void fail_task(const Job* job) {
+    __atomic_store_n(&((Job*)job)->failed, 1, __ATOMIC_RELAXED);
+}
 
 static void run_task(void* user, size_t task) {
     Job* job = (Job*)user;
@@ -190,6 +195,10 @@ ROW_LOOP static void residual_norm(const Job* job, size_t first, size_t end) {
     float epsilon = job->kernel->f[0], inverse_width = job->kernel->f[1], tiny = job->kernel->f[2];
     int quantize = (int)job->kernel->n[0];
     float* residual = (float*)malloc(2 * w * sizeof(float));
+    if (!residual) {
+        fail_task(job);
+        return;
+    }
     float* centred = residual + w;
     for (size_t r = first; r < end; r++) {
         const float* row = x + r * w;
@@ -231,6 +240,10 @@ ROW_LOOP static void gelu_quantize(const Job* job, size_t first, size_t end) {
     const float* f = job->kernel->f;
     float floor = f[0], limit = f[1], c1 = f[2], c2 = f[3], c3 = f[4], c4 = f[5];
     float* activated = (float*)malloc(w * sizeof(float));
+    if (!activated) {
+        fail_task(job);
+        return;
+    }
     for (size_t r = first; r < end; r++) {
         const float* mm = (const float*)job->in[0].data + r * w;
         float s = ((const float*)job->in[1].data)[r];
@@ -256,13 +269,18 @@ ROW_LOOP static void attention_weights(const Job* job, size_t first, size_t end)
     const float* f = job->kernel->f;
     float exp_floor = f[0], c3 = f[1], probability_scale = f[2];
     float* logits = (float*)malloc(length * sizeof(float));
+    if (!logits) {
+        fail_task(job);
+        return;
+    }
     for (size_t r = first; r < end; r++) {
         size_t text = r / (heads * length), head_row = r / length;
         const float* scores = (const float*)job->in[0].data + r * length;
         float q_scale = ((const float*)job->in[1].data)[r];
         const float* k_scale = (const float*)job->in[2].data + head_row * length;
         const float* additive = (const float*)job->in[3].data + text * length;
-        for (size_t j = 0; j < length; j++) logits[j] = (scores[j] * q_scale) * k_scale[j] + additive[j];
+        for (size_t j = 0; j < length; j++)
+            logits[j] = (scores[j] * q_scale) * k_scale[j] + additive[j];
         float peak, low;
         row_extremes(logits, length, &peak, &low);
         uint8_t* q = (uint8_t*)job->out[0] + r * length;
@@ -453,7 +471,10 @@ static OrtStatus* op_compute(void* opaque, OrtKernelContext* context) {
     size_t per_task = 16384 / (job.width ? job.width : 1);
     job.rows_per_task = per_task ? per_task : 1;
     size_t tasks = (job.rows + job.rows_per_task - 1) / job.rows_per_task;
-    return ORT_FN(kernel->api, KernelContext_ParallelFor)(context, run_task, tasks, 0, &job);
+    status = ORT_FN(kernel->api, KernelContext_ParallelFor)(context, run_task, tasks, 0, &job);
+    if (!status && __atomic_load_n(&job.failed, __ATOMIC_RELAXED))
+        status = error(kernel->api, kernel->def->name, "out of memory");
+    return status;
 }
 
 static void op_destroy(void* kernel) { free(kernel); }
