@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -112,3 +113,26 @@ def test_the_fused_twin_runs_by_default_and_gives_the_standard_bytes(
     standard = Runtime(real_int8_spec, threads=2, fused=False)
     assert "kernels" not in standard.manifest
     assert fused.embed(texts).tobytes() == standard.embed(texts).tobytes()
+
+
+def test_an_older_build_without_the_twin_gets_it_on_first_use(real_int8_spec: Spec,
+                                                              tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "models").mkdir()
+    spec_path = tmp_path / "specs" / "int8.yaml"
+    spec_path.write_bytes((REPO / "specs" / "all-minilm-l6-v2-int8.yaml").read_bytes())
+    for path in (real_int8_spec.model_path, real_int8_spec.tokenizer_path):
+        (tmp_path / "models" / path.name).write_bytes(path.read_bytes())
+    script = ("import sys\nfrom cyberian.models.build import ensure_model_files\n"
+              "from cyberian.runtime import Runtime\nfrom cyberian.spec import load_spec\n"
+              "spec = load_spec(sys.argv[1])\nensure_model_files(spec)\n"
+              "print(Runtime(spec).manifest['kernels']['fused'])\n")
+    env = {**os.environ, "CYBERIAN_CACHE_DIR": str(tmp_path / "cache")}  # no cached twin
+    done = subprocess.run([sys.executable, "-c", script, str(spec_path)], capture_output=True,
+                          text=True, env=env, check=True)
+    assert done.stdout.strip() == "True", done.stderr
+    recipe = find_recipe(model_sha256=real_int8_spec.model_sha256)
+    assert recipe is not None
+    assert recipe.fused is not None
+    twin = tmp_path / "models" / recipe.fused.file
+    assert hashlib.sha256(twin.read_bytes()).hexdigest() == recipe.fused.sha256

@@ -8,6 +8,7 @@ it there) or in the shared model cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,8 @@ def find_fused_twin(model_sha256: str, model_path: Path) -> tuple[FusedTwin | No
     if recipe is None or recipe.fused is None:
         return None, None
     path = model_path.with_name(recipe.fused.file)
-    link_missing([(recipe.fused.sha256, path)])
+    with contextlib.suppress(OSError):  # a read-only model folder: the read below says so
+        link_missing([(recipe.fused.sha256, path)])
     library = kernel_library()
     if library is None:
         return None, unavailable_reason()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ModelBuildError
+from ..kernels import kernels_enabled
 from ..spec import Spec
 from .cache import keep_built, link_missing
 from .recipes import Recipe, find_recipe
@@ -140,9 +141,15 @@ def _ensure_fused_twin(recipe: Recipe, folder: Path, weights_dir: Path | None,
                        progress: Callable[[str], None] | None) -> None:
     """Build the recipe's missing fused twin beside its model (an older build made none).
 
-    Never fatal: without the twin the runtime runs the standard graph, the same bits.
+    Never fatal: without the twin the runtime runs the standard graph, the same bits. Not
+    tried where it could not be used or kept (kernels turned off, a read-only folder).
     """
-    if recipe.fused is None or link_missing([(recipe.fused.sha256, folder / recipe.fused.file)]):
+    if recipe.fused is None or not kernels_enabled() or not os.access(folder, os.W_OK):
+        return
+    try:
+        if link_missing([(recipe.fused.sha256, folder / recipe.fused.file)]):
+            return
+    except OSError:
         return
     if progress is not None:
         progress(f"building the fused twin of {recipe.name} (first run only, ~10 s)…")
