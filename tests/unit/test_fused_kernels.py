@@ -18,13 +18,16 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from click.testing import CliRunner
 from graph_helpers import op_types
 from onnx import TensorProto, helper
 
+from cyberian.cli import main
 from cyberian.kernels import KERNEL_DOMAIN, KERNEL_OPS, KernelLibrary, kernel_library
 from cyberian.models.bert import serialize_model
 from cyberian.models.bert_int8 import build_bert_int8_graph
 from cyberian.models.portable_ops import PORTABLE_INT8_OPS
+from cyberian.models.recipes import find_recipe
 from cyberian.models.tiny import TINY_CONFIG, random_bert_weights
 from cyberian.runtime import Runtime
 from cyberian.spec import Spec
@@ -190,3 +193,14 @@ def test_a_model_without_a_pinned_twin_runs_as_it_is(tiny_int8_spec: Spec) -> No
     assert "kernels" not in runtime.manifest  # no shipped recipe pins a twin: nothing to say
     with pytest.raises(RuntimeError, match="no shipped recipe pins one"):
         Runtime(tiny_int8_spec, fused=True)
+
+
+def test_models_list_names_the_pinned_twin() -> None:
+    recipe = find_recipe(name="all-MiniLM-L6-v2-int8")
+    assert recipe is not None
+    assert recipe.fused is not None
+    result = CliRunner().invoke(main, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    assert f"fused twin {recipe.fused.sha256}" in lines["all-MiniLM-L6-v2-int8"]
+    assert "fused twin" not in lines["all-MiniLM-L6-v2"]

@@ -48,5 +48,7 @@ def list_recipes() -> None:
     from ..models.recipes import load_recipes  # noqa: PLC0415
 
     for recipe in load_recipes():
+        twin = f"  fused twin {recipe.fused.sha256}" if recipe.fused is not None else ""
         click.echo(f"{recipe.name}  model {recipe.model.sha256}  "
-                   f"tokenizer {recipe.tokenizer.sha256}  (from {recipe.source.requirement})")
+                   f"tokenizer {recipe.tokenizer.sha256}{twin}  "
+                   f"(from {recipe.source.requirement})")
