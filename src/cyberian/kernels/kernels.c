@@ -84,12 +84,16 @@ static inline void row_extremes(const float* x, size_t n, float* high, float* lo
     *low = from_ordered_bits(lo);
 }
 
-/* max |x| of a row as the graph forms it: max(max x, -min x), floored */
+/* max |x| as the graph forms it from a row's extremes: max(max x, -min x), floored */
+static inline float peak_of(float high, float low, float floor) {
+    float peak = high > -low ? high : -low;
+    return peak > floor ? peak : floor;
+}
+
 static inline float row_peak(const float* x, size_t n, float floor) {
     float hi, lo;
     row_extremes(x, n, &hi, &lo);
-    float peak = hi > -lo ? hi : -lo;
-    return peak > floor ? peak : floor;
+    return peak_of(hi, lo, floor);
 }
 
 /* max x of a row whose values are known to be >= -floor, floored */
@@ -124,7 +128,6 @@ typedef struct Kernel {
     const struct OpDef* def;
     float f[MAX_FLOATS];   /* the op's float attributes, in OpDef.floats order */
     int64_t n[MAX_INTS];   /* its integer attributes, in OpDef.ints order */
-    int is_signed;
 } Kernel;
 
 /* One op's work, cut into row ranges run in parallel on ONNX Runtime's threads. */
@@ -160,27 +163,20 @@ static OrtStatus* error(const OrtApi* api, const char* op, const char* what) {
 /* ------------------------------------------------------------------------------------------ */
 /* Row loops                                                                                   */
 
-/* QuantizeRows / QuantizeRowsSigned. f: floor; n: has_min */
-ROW_LOOP static void quantize_rows(const Job* job, size_t first, size_t end) {
+/* QuantizeRowsSigned: each row on its own symmetric scale. f: floor; n: has_min */
+ROW_LOOP static void quantize_rows_signed(const Job* job, size_t first, size_t end) {
     const float* x = (const float*)job->in[0].data;
     float* scales = (float*)job->out[1];
     size_t w = job->width;
     float floor = job->kernel->f[0];
-    int has_min = (int)job->kernel->n[0], is_signed = job->kernel->is_signed;
+    int has_min = (int)job->kernel->n[0];
     for (size_t r = first; r < end; r++) {
         const float* row = x + r * w;
         float peak = has_min ? row_peak(row, w, floor) : row_peak_bounded_below(row, w, floor);
-        if (is_signed) {
-            float scale = peak / SIGNED_LEVELS;
-            int8_t* q = (int8_t*)job->out[0] + r * w;
-            for (size_t c = 0; c < w; c++) q[c] = quantize_signed(row[c], scale);
-            scales[r] = scale;
-        } else {
-            float scale = peak / ACTIVATION_LEVELS;
-            uint8_t* q = (uint8_t*)job->out[0] + r * w;
-            for (size_t c = 0; c < w; c++) q[c] = quantize_unsigned(row[c], scale);
-            scales[r] = scale;
-        }
+        float scale = peak / SIGNED_LEVELS;
+        int8_t* q = (int8_t*)job->out[0] + r * w;
+        for (size_t c = 0; c < w; c++) q[c] = quantize_signed(row[c], scale);
+        scales[r] = scale;
     }
 }
 
@@ -298,6 +294,120 @@ ROW_LOOP static void attention_weights(const Job* job, size_t first, size_t end)
     free(logits);
 }
 
+/* QueryQuantize: inputs mm (R, H), row scale (R), bias (H); each row's groups of `group`
+ * columns quantised on their own scales. f: floor; n: group */
+ROW_LOOP static void query_quantize(const Job* job, size_t first, size_t end) {
+    size_t w = job->width, group = (size_t)job->kernel->n[0];
+    const float* bias = (const float*)job->in[2].data;
+    float floor = job->kernel->f[0];
+    float* query = (float*)malloc(w * sizeof(float));
+    if (!query) {
+        fail_task(job);
+        return;
+    }
+    for (size_t r = first; r < end; r++) {
+        const float* mm = (const float*)job->in[0].data + r * w;
+        float s = ((const float*)job->in[1].data)[r];
+        for (size_t c = 0; c < w; c++) query[c] = mm[c] * s + bias[c];
+        for (size_t g = 0; g < w / group; g++) {
+            const float* part = query + g * group;
+            float scale = row_peak(part, group, floor) / ACTIVATION_LEVELS;
+            uint8_t* q = (uint8_t*)job->out[0] + r * w + g * group;
+            for (size_t c = 0; c < group; c++) q[c] = quantize_unsigned(part[c], scale);
+            ((float*)job->out[1])[r * (w / group) + g] = scale;
+        }
+    }
+    free(query);
+}
+
+/* ValueQuantize: inputs mm (B*L, H), row scale (B*L), 0/1 key mask (B,1,1,L). Per text, head
+ * and column, the real tokens' values quantised on one scale; out (B,h,L,d+1) values with a
+ * column of ones, and the scales (B,h,d). A job row is one (text, head). f: floor; n: heads */
+ROW_LOOP static void value_quantize(const Job* job, size_t first, size_t end) {
+    size_t heads = (size_t)job->kernel->n[0], length = (size_t)job->in[2].dims[3];
+    size_t hidden = (size_t)job->in[0].dims[1], d = hidden / heads;
+    const float* mm = (const float*)job->in[0].data;
+    const float* row_scale = (const float*)job->in[1].data;
+    const float* keep = (const float*)job->in[2].data;
+    float floor = job->kernel->f[0];
+    /* (L, d): the head's values token by token, then per column the extremes and the scale */
+    float* block = (float*)malloc((length * d + 2 * d) * sizeof(float));
+    int32_t* extremes = (int32_t*)malloc(2 * d * sizeof(int32_t));
+    if (!block || !extremes) {
+        free(block);
+        free(extremes);
+        fail_task(job);
+        return;
+    }
+    float* scales_here = block + length * d;
+    int32_t *hi = extremes, *lo = extremes + d;
+    for (size_t r = first; r < end; r++) {
+        size_t text = r / heads, head = r % heads;
+        for (size_t c = 0; c < d; c++) {
+            hi[c] = INT32_MIN;
+            lo[c] = INT32_MAX;
+        }
+        for (size_t l = 0; l < length; l++) {
+            size_t token = text * length + l;
+            const float* row = mm + token * hidden + head * d;
+            float s = row_scale[token], k = keep[token];
+            float* values = block + l * d;
+            for (size_t c = 0; c < d; c++) {
+                values[c] = (row[c] * s) * k;
+                int32_t key = ordered_bits(values[c]);
+                hi[c] = key > hi[c] ? key : hi[c];
+                lo[c] = key < lo[c] ? key : lo[c];
+            }
+        }
+        float* scales = (float*)job->out[1] + r * d;
+        for (size_t c = 0; c < d; c++) {
+            float peak = peak_of(from_ordered_bits(hi[c]), from_ordered_bits(lo[c]), floor);
+            scales_here[c] = peak / SIGNED_LEVELS;
+            scales[c] = scales_here[c];
+        }
+        int8_t* out = (int8_t*)job->out[0] + r * length * (d + 1);
+        for (size_t l = 0; l < length; l++) {
+            const float* values = block + l * d;
+            int8_t* q = out + l * (d + 1);
+            for (size_t c = 0; c < d; c++) q[c] = quantize_signed(values[c], scales_here[c]);
+            q[d] = 1;
+        }
+    }
+    free(block);
+    free(extremes);
+}
+
+/* ContextQuantize: inputs the (B,h,L,d+1) products of the weights with [v | 1] and the v
+ * scales (B,h,d); each token's context row (numerator * v scale / denominator, heads side by
+ * side) quantised on its own scale. A job row is one token. f: floor */
+ROW_LOOP static void context_quantize(const Job* job, size_t first, size_t end) {
+    size_t heads = (size_t)job->in[0].dims[1], length = (size_t)job->in[0].dims[2];
+    size_t d = (size_t)job->in[0].dims[3] - 1, w = job->width;
+    const float* weighted = (const float*)job->in[0].data;
+    const float* v_scale = (const float*)job->in[1].data;
+    float floor = job->kernel->f[0];
+    float* context = (float*)malloc(w * sizeof(float));
+    if (!context) {
+        fail_task(job);
+        return;
+    }
+    for (size_t r = first; r < end; r++) {
+        size_t text = r / length, l = r % length;
+        for (size_t head = 0; head < heads; head++) {
+            const float* products = weighted + (((text * heads + head) * length) + l) * (d + 1);
+            const float* scale = v_scale + (text * heads + head) * d;
+            float denominator = products[d];
+            for (size_t c = 0; c < d; c++)
+                context[head * d + c] = (products[c] * scale[c]) / denominator;
+        }
+        float row_scale = row_peak(context, w, floor) / ACTIVATION_LEVELS;
+        uint8_t* q = (uint8_t*)job->out[0] + r * w;
+        for (size_t c = 0; c < w; c++) q[c] = quantize_unsigned(context[c], row_scale);
+        ((float*)job->out[1])[r] = row_scale;
+    }
+    free(context);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Ops                                                                                         */
 
@@ -313,7 +423,6 @@ typedef struct OpDef {
     const char* floats[MAX_FLOATS];
     const char* ints[MAX_INTS];
     Prepare prepare;
-    int is_signed; /* QuantizeRowsSigned */
 } OpDef;
 
 static OrtStatus* read_tensor(const OrtApi* api, const OrtValue* value, Tensor* t) {
@@ -370,7 +479,7 @@ static OrtStatus* prepare_quantize_rows(const Kernel* kernel, OrtKernelContext* 
         return error(kernel->api, kernel->def->name, "x must have a non-empty last axis");
     OrtStatus* status = make_output(kernel, context, 0, x->dims, x->rank, &job->out[0]);
     if (!status) status = make_output(kernel, context, 1, x->dims, x->rank - 1, &job->out[1]);
-    job->rows_fn = quantize_rows;
+    job->rows_fn = quantize_rows_signed;
     return status;
 }
 
@@ -422,6 +531,62 @@ static OrtStatus* prepare_attention_weights(const Kernel* kernel, OrtKernelConte
     return make_output(kernel, context, 0, scores->dims, 4, &job->out[0]);
 }
 
+static OrtStatus* prepare_query_quantize(const Kernel* kernel, OrtKernelContext* context,
+                                         Job* job) {
+    const Tensor* mm = &job->in[0];
+    int64_t group = kernel->n[0];
+    if (mm->rank != 2 || !as_rows(mm, &job->rows, &job->width) || group <= 0 ||
+        job->width % (size_t)group != 0 || (size_t)job->in[1].count != job->rows ||
+        (size_t)job->in[2].count != job->width)
+        return error(kernel->api, kernel->def->name,
+                     "expects a (rows, width) product, (rows) scales, a (width) bias and a "
+                     "group that divides the width");
+    int64_t groups = (int64_t)(job->rows * (job->width / (size_t)group));
+    int64_t value_dims[2] = {groups, group}, scale_dims[1] = {groups};
+    OrtStatus* status = make_output(kernel, context, 0, value_dims, 2, &job->out[0]);
+    if (!status) status = make_output(kernel, context, 1, scale_dims, 1, &job->out[1]);
+    job->rows_fn = query_quantize;
+    return status;
+}
+
+static OrtStatus* prepare_value_quantize(const Kernel* kernel, OrtKernelContext* context,
+                                         Job* job) {
+    const Tensor *mm = &job->in[0], *keep = &job->in[2];
+    int64_t heads = kernel->n[0];
+    if (mm->rank != 2 || keep->rank != 4 || heads <= 0 || mm->dims[1] % heads != 0 ||
+        keep->dims[1] != 1 || keep->dims[2] != 1 ||
+        mm->dims[0] != keep->dims[0] * keep->dims[3] || job->in[1].count != mm->dims[0])
+        return error(kernel->api, kernel->def->name,
+                     "expects a (B*L, H) product, (B*L) scales and a (B,1,1,L) mask");
+    int64_t texts = keep->dims[0], length = keep->dims[3], d = mm->dims[1] / heads;
+    job->rows = (size_t)(texts * heads);
+    job->width = (size_t)(length * d);
+    int64_t value_dims[4] = {texts, heads, length, d + 1}, scale_dims[3] = {texts, heads, d};
+    OrtStatus* status = make_output(kernel, context, 0, value_dims, 4, &job->out[0]);
+    if (!status) status = make_output(kernel, context, 1, scale_dims, 3, &job->out[1]);
+    job->rows_fn = value_quantize;
+    return status;
+}
+
+static OrtStatus* prepare_context_quantize(const Kernel* kernel, OrtKernelContext* context,
+                                           Job* job) {
+    const Tensor *products = &job->in[0], *v_scale = &job->in[1];
+    if (products->rank != 4 || products->dims[3] < 2 || v_scale->rank != 3 ||
+        v_scale->dims[0] != products->dims[0] || v_scale->dims[1] != products->dims[1] ||
+        v_scale->dims[2] != products->dims[3] - 1)
+        return error(kernel->api, kernel->def->name,
+                     "expects (B,h,L,d+1) products and (B,h,d) scales");
+    int64_t texts = products->dims[0], heads = products->dims[1], length = products->dims[2];
+    int64_t hidden = heads * (products->dims[3] - 1);
+    job->rows = (size_t)(texts * length);
+    job->width = (size_t)hidden;
+    int64_t value_dims[2] = {texts * length, hidden}, scale_dims[1] = {texts * length};
+    OrtStatus* status = make_output(kernel, context, 0, value_dims, 2, &job->out[0]);
+    if (!status) status = make_output(kernel, context, 1, scale_dims, 1, &job->out[1]);
+    job->rows_fn = context_quantize;
+    return status;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* The OrtCustomOp callbacks                                                                   */
 
@@ -446,7 +611,6 @@ static OrtStatus* op_create(const OrtCustomOp* op, const OrtApi* api, const OrtK
     if (!kernel) return ORT_FN(api, CreateStatus)(ORT_RUNTIME_EXCEPTION, "out of memory");
     kernel->api = api;
     kernel->def = def;
-    kernel->is_signed = def->is_signed;
     OrtStatus* status = NULL;
     for (size_t i = 0; !status && i < MAX_FLOATS && def->floats[i]; i++)
         status = ORT_FN(api, KernelInfoGetAttribute_float)(info, def->floats[i], &kernel->f[i]);
@@ -483,16 +647,14 @@ static void op_destroy(void* kernel) { free(kernel); }
 #define U8 TYPE_UINT8
 #define S8 TYPE_INT8
 #define NORM_FLOATS {"epsilon", "inverse_width", "tiny"}
-#define OP(op_name_, ins, n_in, outs, n_out, floats_, ints_, prepare_, ...)                     \
+#define OP(op_name_, ins, n_in, outs, n_out, floats_, ints_, prepare_)                          \
     {.name = op_name_, .input_types = ins, .inputs = n_in, .output_types = outs,                \
-     .outputs = n_out, .floats = floats_, .ints = ints_, .prepare = prepare_, __VA_ARGS__}
+     .outputs = n_out, .floats = floats_, .ints = ints_, .prepare = prepare_}
 #define LIST(...) {__VA_ARGS__}
 
 static OpDef OPS[] = {
-    OP("QuantizeRows", LIST(F), 1, LIST(U8, F), 2, LIST("floor"), LIST("has_min"),
-       prepare_quantize_rows),
     OP("QuantizeRowsSigned", LIST(F), 1, LIST(S8, F), 2, LIST("floor"), LIST("has_min"),
-       prepare_quantize_rows, .is_signed = 1),
+       prepare_quantize_rows),
     OP("LayerNormQuantize", LIST(F, F, F), 3, LIST(F, U8, F), 3, NORM_FLOATS, LIST("quantize"),
        prepare_residual_norm),
     OP("ResidualNorm1", LIST(F, F, F, F, F, F), 6, LIST(F, U8, F), 3, NORM_FLOATS,
@@ -503,6 +665,12 @@ static OpDef OPS[] = {
        LIST("floor", "clamp", "c1", "c2", "c3", "c4"), LIST(NULL), prepare_gelu_quantize),
     OP("AttentionWeights", LIST(F, F, F, F), 4, LIST(U8), 1,
        LIST("exp_floor", "c3", "probability_scale"), LIST(NULL), prepare_attention_weights),
+    OP("QueryQuantize", LIST(F, F, F), 3, LIST(U8, F), 2, LIST("floor"), LIST("group"),
+       prepare_query_quantize),
+    OP("ValueQuantize", LIST(F, F, F), 3, LIST(S8, F), 2, LIST("floor"), LIST("heads"),
+       prepare_value_quantize),
+    OP("ContextQuantize", LIST(F, F), 2, LIST(U8, F), 2, LIST("floor"), LIST(NULL),
+       prepare_context_quantize),
 };
 
 /* The library's entry point, called by SessionOptions.register_custom_ops_library. */

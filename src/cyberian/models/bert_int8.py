@@ -157,9 +157,10 @@ class _Int8Graph(_Graph):
         own.
         """
         if scale is None and self.fused:
+            if not signed:  # the twin's kernels quantise unsigned rows where they make them
+                raise AssertionError(f"{name}: no unsigned row quantisation in the fused twin")
             values, row_scale = self.kernel(
-                "QuantizeRowsSigned" if signed else "QuantizeRows", [x],
-                [f"{name}.q", f"{name}.scale"], f"{name}.quantize",
+                "QuantizeRowsSigned", [x], [f"{name}.q", f"{name}.scale"], f"{name}.quantize",
                 has_min=int(magnitude_below is None), floor=_floor(magnitude_below))
             return values, row_scale
         if scale is None:
@@ -343,11 +344,15 @@ def _attention(g: _Int8Graph, weights: Weights, state: _State, masks: tuple[str,
         weight = _tensor(weights, f"{key}.self.{part}.weight", (h, h)).T
         return g.project(values, weight, f"{name}.{part}")
 
-    query = g.op("Add", [g.op("Mul", [project("query"), row_column], f"{name}.query_scaled"),
-                         g.const(f"{name}.query.bias",
-                                 _tensor(weights, f"{key}.self.query.bias", (h,)))],
-                 f"{name}.q")
-    value = g.op("Mul", [project("value"), row_column], f"{name}.v")
+    def query_bias() -> str:
+        return g.const(f"{name}.query.bias", _tensor(weights, f"{key}.self.query.bias", (h,)))
+
+    if g.fused:
+        query = value = ""  # the kernels below take the projections themselves
+    else:
+        query = g.op("Add", [g.op("Mul", [project("query"), row_column],
+                                  f"{name}.query_scaled"), query_bias()], f"{name}.q")
+        value = g.op("Mul", [project("value"), row_column], f"{name}.v")
     per_head_rows = g.const(f"{name}.head_rows", np.array([-1, d], np.int64))
 
     def head_values(part: str, rows: str, *, signed: bool) -> tuple[str, str]:
@@ -357,7 +362,14 @@ def _attention(g: _Int8Graph, weights: Weights, state: _State, masks: tuple[str,
         return (g.op("Reshape", [quantised, "shape.heads"], f"{name}.{part}_heads"),
                 g.op("Reshape", [scale, "shape.head_scales"], f"{name}.{part}_scale_heads"))
 
-    q, q_scale = head_values("q", query, signed=False)
+    if g.fused:
+        q_rows, q_row_scale = g.kernel("QueryQuantize", [project("query"), row_scale, query_bias()],
+                                       [f"{name}.q.q", f"{name}.q.scale"], f"{name}.q.quantize",
+                                       group=d, floor=_floor(None))
+        q = g.op("Reshape", [q_rows, "shape.heads"], f"{name}.q_heads")
+        q_scale = g.op("Reshape", [q_row_scale, "shape.head_scales"], f"{name}.q_scale_heads")
+    else:
+        q, q_scale = head_values("q", query, signed=False)
     k, k_unit_scale = head_values("k", project("key"), signed=True)
     token_scale = g.op("Reshape", [row_scale, "shape.token_scales"], f"{name}.token_scale")
     k_scale = g.op("Mul", [k_unit_scale, token_scale], f"{name}.k_scale")  # (B, L, h)
@@ -385,6 +397,21 @@ def _attention(g: _Int8Graph, weights: Weights, state: _State, masks: tuple[str,
         probabilities = g.exp_nonpositive(shifted, f"{name}.exp")
         weights_q = g.op("QuantizeLinear", [probabilities, g.scalar(1.0 / _PROBABILITY_LEVELS),
                                             g.scalar(0, np.uint8)], f"{name}.p_q")
+    out_weight = _tensor(weights, f"{key}.output.dense.weight", (h, h)).T
+    out_bias = _with_value_bias(_tensor(weights, f"{key}.output.dense.bias", (h,)), out_weight,
+                                _tensor(weights, f"{key}.self.value.bias", (h,)))
+    if g.fused:
+        v_ext, v_scale = g.kernel("ValueQuantize", [project("value"), row_scale, keep],
+                                  [f"{name}.v_ext", f"{name}.v_scale"], f"{name}.v.quantize",
+                                  heads=cfg.num_attention_heads, floor=_floor(None))
+        weighted = g.integer_product(weights_q, v_ext, f"{name}.pv", zero=0)
+        merged_values, merged_scale = g.kernel(
+            "ContextQuantize", [weighted, v_scale], [f"{name}.out.in.q", f"{name}.out.in.scale"],
+            f"{name}.context.quantize", floor=_floor(None))
+        return g.residual_norm(
+            weights, [(g.project(merged_values, out_weight, f"{name}.out"), merged_scale)],
+            g.const(f"{name}.out.bias", out_bias), x, f"{key}.output.LayerNorm",
+            f"{name}.norm", cfg)
     # v: one scale per text, head and column, over the text's real tokens only
     v_heads = g.op("Reshape", [value, "shape.heads"], f"{name}.v_heads")
     v_t = g.op("Mul", [g.op("Transpose", [v_heads], f"{name}.v_t", perm=[0, 2, 3, 1]), keep],
@@ -408,15 +435,6 @@ def _attention(g: _Int8Graph, weights: Weights, state: _State, masks: tuple[str,
     context = g.op("Div", [numerator, f"{name}.denominator"], f"{name}.ctx")
     context_t = g.op("Transpose", [context], f"{name}.context_t", perm=[0, 2, 1, 3])
     merged = g.op("Reshape", [context_t, "shape.rows"], f"{name}.context")
-    out_weight = _tensor(weights, f"{key}.output.dense.weight", (h, h)).T
-    out_bias = _with_value_bias(_tensor(weights, f"{key}.output.dense.bias", (h,)), out_weight,
-                                _tensor(weights, f"{key}.self.value.bias", (h,)))
-    if g.fused:
-        merged_values, merged_scale = g.quantize_rows(merged, f"{name}.out.in", signed=False)
-        return g.residual_norm(
-            weights, [(g.project(merged_values, out_weight, f"{name}.out"), merged_scale)],
-            g.const(f"{name}.out.bias", out_bias), x, f"{key}.output.LayerNorm",
-            f"{name}.norm", cfg)
     projected = g.dense(merged, out_weight, out_bias, f"{name}.out")
     residual = g.op("Add", [projected, x], f"{name}.residual")
     return g.layer_norm(weights, residual, f"{key}.output.LayerNorm", f"{name}.norm", cfg), \
