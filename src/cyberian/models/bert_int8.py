@@ -347,9 +347,7 @@ def _attention(g: _Int8Graph, weights: Weights, state: _State, masks: tuple[str,
     def query_bias() -> str:
         return g.const(f"{name}.query.bias", _tensor(weights, f"{key}.self.query.bias", (h,)))
 
-    if g.fused:
-        query = value = ""  # the kernels below take the projections themselves
-    else:
+    if not g.fused:  # the twin's kernels below take the projections themselves
         query = g.op("Add", [g.op("Mul", [project("query"), row_column],
                                   f"{name}.query_scaled"), query_bias()], f"{name}.q")
         value = g.op("Mul", [project("value"), row_column], f"{name}.v")
