@@ -96,6 +96,15 @@ def test_cyberian_prove_says_the_int8_bytes_are_the_same_on_every_class(
     int8 = CliRunner().invoke(prove, [str(real_int8_spec_path), texts])
     assert int8.exit_code == 0, int8.output
     assert "portability        the same bytes on every CPU class (int8 spec)" in int8.output
+    assert "; fused int8 kernels\n" in int8.output  # tools/setup-compilers.sh: gcc is there
+    standard = CliRunner().invoke(prove, [str(real_int8_spec_path), texts],
+                                  env={"CYBERIAN_FUSED_KERNELS": "0"})
+    assert standard.exit_code == 0, standard.output
+    assert ("; standard int8 graph, slower (turned off by CYBERIAN_FUSED_KERNELS=0)\n"
+            in standard.output)
+    commitment = [line for line in int8.output.splitlines() if "output_commitment" in line]
+    assert commitment
+    assert commitment[0] in standard.output  # the same bytes either way
     fp32 = CliRunner().invoke(prove, [str(real_spec_path), texts])
     assert fp32.exit_code == 0, fp32.output
     assert "portability" not in fp32.output

@@ -75,6 +75,10 @@ def _environment_line(manifest: dict[str, Any]) -> str:
         workers, hosts = int(cluster["workers"]), int(cluster["hosts"])
         line += (f"; ray {cluster['version']}: {workers} worker{'s' * (workers != 1)} on "
                  f"{hosts} host{'s' * (hosts != 1)}")
+    kernels = manifest.get("kernels")
+    if isinstance(kernels, dict):
+        line += ("; fused int8 kernels" if kernels.get("fused")
+                 else f"; standard int8 graph, slower ({kernels.get('reason')})")
     if "engine_drift" in manifest:
         line += f"; ENGINE DRIFT (spec pins {manifest['engine_drift']['pinned']})"
     return line
