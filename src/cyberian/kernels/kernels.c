@@ -141,9 +141,12 @@ typedef struct Job {
     int failed; /* set by a task that could not allocate its scratch row */
 } Job;
 
-/* A task's scratch row could not be allocated: the op then fails with a status, never a crash. */
-static void fail_task(const Job* job) {
-    __atomic_store_n(&((Job*)job)->failed, 1, __ATOMIC_RELAXED);
+/* A task's scratch space of `bytes`; NULL (and the op then fails with a status, never a crash)
+ * when it cannot be allocated. */
+static void* scratch(const Job* job, size_t bytes) {
+    void* space = malloc(bytes);
+    if (!space) __atomic_store_n(&((Job*)job)->failed, 1, __ATOMIC_RELAXED);
+    return space;
 }
 
 static void run_task(void* user, size_t task) {
@@ -190,11 +193,8 @@ ROW_LOOP static void residual_norm(const Job* job, size_t first, size_t end) {
     const float* bias = parts ? (const float*)job->in[3].data : NULL;
     float epsilon = job->kernel->f[0], inverse_width = job->kernel->f[1], tiny = job->kernel->f[2];
     int quantize = (int)job->kernel->n[0];
-    float* residual = (float*)malloc(2 * w * sizeof(float));
-    if (!residual) {
-        fail_task(job);
-        return;
-    }
+    float* residual = (float*)scratch(job, 2 * w * sizeof(float));
+    if (!residual) return;
     float* centred = residual + w;
     for (size_t r = first; r < end; r++) {
         const float* row = x + r * w;
@@ -235,11 +235,8 @@ ROW_LOOP static void gelu_quantize(const Job* job, size_t first, size_t end) {
     const float* bias = (const float*)job->in[2].data;
     const float* f = job->kernel->f;
     float floor = f[0], limit = f[1], c1 = f[2], c2 = f[3], c3 = f[4], c4 = f[5];
-    float* activated = (float*)malloc(w * sizeof(float));
-    if (!activated) {
-        fail_task(job);
-        return;
-    }
+    float* activated = (float*)scratch(job, w * sizeof(float));
+    if (!activated) return;
     for (size_t r = first; r < end; r++) {
         const float* mm = (const float*)job->in[0].data + r * w;
         float s = ((const float*)job->in[1].data)[r];
@@ -264,11 +261,8 @@ ROW_LOOP static void attention_weights(const Job* job, size_t first, size_t end)
     size_t length = job->width, heads = (size_t)job->in[0].dims[1];
     const float* f = job->kernel->f;
     float exp_floor = f[0], c3 = f[1], probability_scale = f[2];
-    float* logits = (float*)malloc(length * sizeof(float));
-    if (!logits) {
-        fail_task(job);
-        return;
-    }
+    float* logits = (float*)scratch(job, length * sizeof(float));
+    if (!logits) return;
     for (size_t r = first; r < end; r++) {
         size_t text = r / (heads * length), head_row = r / length;
         const float* scores = (const float*)job->in[0].data + r * length;
@@ -300,11 +294,8 @@ ROW_LOOP static void query_quantize(const Job* job, size_t first, size_t end) {
     size_t w = job->width, group = (size_t)job->kernel->n[0];
     const float* bias = (const float*)job->in[2].data;
     float floor = job->kernel->f[0];
-    float* query = (float*)malloc(w * sizeof(float));
-    if (!query) {
-        fail_task(job);
-        return;
-    }
+    float* query = (float*)scratch(job, w * sizeof(float));
+    if (!query) return;
     for (size_t r = first; r < end; r++) {
         const float* mm = (const float*)job->in[0].data + r * w;
         float s = ((const float*)job->in[1].data)[r];
@@ -330,17 +321,11 @@ ROW_LOOP static void value_quantize(const Job* job, size_t first, size_t end) {
     const float* row_scale = (const float*)job->in[1].data;
     const float* keep = (const float*)job->in[2].data;
     float floor = job->kernel->f[0];
-    /* (L, d): the head's values token by token, then per column the extremes and the scale */
-    float* block = (float*)malloc((length * d + 2 * d) * sizeof(float));
-    int32_t* extremes = (int32_t*)malloc(2 * d * sizeof(int32_t));
-    if (!block || !extremes) {
-        free(block);
-        free(extremes);
-        fail_task(job);
-        return;
-    }
-    float* scales_here = block + length * d;
-    int32_t *hi = extremes, *lo = extremes + d;
+    /* (L, d): the head's values token by token, then per column its extremes (ordered bits) */
+    float* block = (float*)scratch(job, length * d * sizeof(float) + 2 * d * sizeof(int32_t));
+    if (!block) return;
+    int32_t* hi = (int32_t*)(block + length * d);
+    int32_t* lo = hi + d;
     for (size_t r = first; r < end; r++) {
         size_t text = r / heads, head = r % heads;
         for (size_t c = 0; c < d; c++) {
@@ -362,19 +347,17 @@ ROW_LOOP static void value_quantize(const Job* job, size_t first, size_t end) {
         float* scales = (float*)job->out[1] + r * d;
         for (size_t c = 0; c < d; c++) {
             float peak = peak_of(from_ordered_bits(hi[c]), from_ordered_bits(lo[c]), floor);
-            scales_here[c] = peak / SIGNED_LEVELS;
-            scales[c] = scales_here[c];
+            scales[c] = peak / SIGNED_LEVELS;
         }
         int8_t* out = (int8_t*)job->out[0] + r * length * (d + 1);
         for (size_t l = 0; l < length; l++) {
             const float* values = block + l * d;
             int8_t* q = out + l * (d + 1);
-            for (size_t c = 0; c < d; c++) q[c] = quantize_signed(values[c], scales_here[c]);
+            for (size_t c = 0; c < d; c++) q[c] = quantize_signed(values[c], scales[c]);
             q[d] = 1;
         }
     }
     free(block);
-    free(extremes);
 }
 
 /* ContextQuantize: inputs the (B,h,L,d+1) products of the weights with [v | 1] and the v
@@ -386,11 +369,8 @@ ROW_LOOP static void context_quantize(const Job* job, size_t first, size_t end) 
     const float* weighted = (const float*)job->in[0].data;
     const float* v_scale = (const float*)job->in[1].data;
     float floor = job->kernel->f[0];
-    float* context = (float*)malloc(w * sizeof(float));
-    if (!context) {
-        fail_task(job);
-        return;
-    }
+    float* context = (float*)scratch(job, w * sizeof(float));
+    if (!context) return;
     for (size_t r = first; r < end; r++) {
         size_t text = r / length, l = r % length;
         for (size_t head = 0; head < heads; head++) {

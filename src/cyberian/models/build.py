@@ -70,6 +70,41 @@ def _graph_builder(recipe: Recipe) -> Callable[..., Any]:
     return builder
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a recipe's graphs are built from: the builder, the weights, their config."""
+
+    build_graph: Callable[..., Any]
+    files: dict[str, bytes]
+    weights: Any
+    config: Any
+
+
+def _inputs(recipe: Recipe, weights_dir: Path | None,
+            progress: Callable[[str], None] | None) -> _Inputs:
+    from safetensors.numpy import load as load_safetensors  # noqa: PLC0415 - only to build
+
+    from .bert import BertConfig  # noqa: PLC0415 - imports onnx: only to build
+
+    build_graph = _graph_builder(recipe)
+    files = fetch_weights(recipe.source, folder=weights_dir, progress=progress)
+    return _Inputs(build_graph, files, load_safetensors(files["model.safetensors"]),
+                   BertConfig.from_hf(json.loads(files["config.json"])))
+
+
+def _build_twin(recipe: Recipe, inputs: _Inputs, out_dir: Path) -> Path | None:
+    """Build and keep ``recipe``'s fused twin in ``out_dir`` (``None``: the recipe has none)."""
+    from .bert import serialize_model  # noqa: PLC0415 - imports onnx: only to build
+
+    if recipe.fused is None:
+        return None
+    fused_bytes = serialize_model(inputs.build_graph(inputs.weights, inputs.config,
+                                                     name=recipe.name, fused=True))
+    fused_path = out_dir / recipe.fused.file
+    keep_built(fused_path, fused_bytes, _check("fused twin", fused_bytes, recipe.fused.sha256))
+    return fused_path
+
+
 def build_recipe(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = None,
                  progress: Callable[[str], None] | None = None) -> BuiltModel:
     """Build ``recipe`` into ``out_dir``; refuses to write files that miss their pins.
@@ -79,29 +114,21 @@ def build_recipe(recipe: Recipe, out_dir: Path, *, weights_dir: Path | None = No
 
     ``progress`` is told, in one line each, when the weights are downloaded.
     """
-    from safetensors.numpy import load as load_safetensors  # noqa: PLC0415 - only to build
+    from .bert import serialize_model  # noqa: PLC0415 - imports onnx: only to build
 
-    from .bert import BertConfig, serialize_model  # noqa: PLC0415 - imports onnx: only to build
-
-    build_graph = _graph_builder(recipe)
-    files = fetch_weights(recipe.source, folder=weights_dir, progress=progress)
-    config = BertConfig.from_hf(json.loads(files["config.json"]))
-    weights = load_safetensors(files["model.safetensors"])
-    model_bytes = serialize_model(build_graph(weights, config, name=recipe.name))
-    tokenizer_bytes = files["tokenizer.json"]
+    inputs = _inputs(recipe, weights_dir, progress)
+    model_bytes = serialize_model(inputs.build_graph(inputs.weights, inputs.config,
+                                                     name=recipe.name))
+    tokenizer_bytes = inputs.files["tokenizer.json"]
     model_sha = _check("model", model_bytes, recipe.model.sha256)
     tokenizer_sha = _check("tokenizer", tokenizer_bytes, recipe.tokenizer.sha256)
     model_path = out_dir / recipe.model.file
     tokenizer_path = out_dir / recipe.tokenizer.file
     keep_built(model_path, model_bytes, model_sha)  # once in the shared cache, linked here
     keep_built(tokenizer_path, tokenizer_bytes, tokenizer_sha)
-    fused_path = None
-    if recipe.fused is not None:
-        del model_bytes
-        fused_bytes = serialize_model(build_graph(weights, config, name=recipe.name, fused=True))
-        fused_path = out_dir / recipe.fused.file
-        keep_built(fused_path, fused_bytes, _check("fused twin", fused_bytes, recipe.fused.sha256))
-    return BuiltModel(model_path, model_sha, tokenizer_path, tokenizer_sha, fused_path)
+    del model_bytes
+    return BuiltModel(model_path, model_sha, tokenizer_path, tokenizer_sha,
+                      _build_twin(recipe, inputs, out_dir))
 
 
 def ensure_model_files(spec: Spec, *, weights_dir: Path | None = None,
@@ -152,9 +179,9 @@ def _ensure_fused_twin(recipe: Recipe, folder: Path, weights_dir: Path | None,
     except OSError:
         return
     if progress is not None:
-        progress(f"building the fused twin of {recipe.name} (first run only, ~10 s)…")
-    try:
-        build_recipe(recipe, folder, weights_dir=weights_dir, progress=progress)
+        progress(f"building the fused twin of {recipe.name} (first run only, ~5 s)…")
+    try:  # the twin alone: the model and tokenizer are there already
+        _build_twin(recipe, _inputs(recipe, weights_dir, progress), folder)
     except (ModelBuildError, OSError) as exc:
         _log.warning("the fused twin of %s was not built (%s); runs use the standard graph, "
                      "the same bits, slower", recipe.name, exc)
